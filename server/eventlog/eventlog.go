@@ -1,0 +1,263 @@
+// Package eventlog is hookstream's durable event log on NATS JetStream: by default a nats-server
+// embedded in the process with file storage in the data directory, or an external NATS server or
+// cluster. It creates (or updates) the streams at open and appends to them through a group-commit
+// committer per stream (see Committer), so concurrent appends share fsyncs.
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream names and subject spaces.
+const (
+	// EventsStream holds every accepted event, on subjects EventsSubjectPrefix.<provider>.<type>.
+	EventsStream = "HOOKSTREAM_EVENTS"
+	// EventsSubjectPrefix starts every event subject.
+	EventsSubjectPrefix = "hookstream.events"
+	// QuarantineStream holds rejected payloads and dead letters, on subjects
+	// QuarantineSubjectPrefix.<provider>.<reason>.
+	QuarantineStream = "HOOKSTREAM_QUARANTINE"
+	// QuarantineSubjectPrefix starts every quarantine subject.
+	QuarantineSubjectPrefix = "hookstream.quarantine"
+)
+
+// Durability says when an append is acknowledged.
+type Durability string
+
+const (
+	// DurabilityAlways acknowledges an append once it is fsynced to disk (the default): nothing
+	// acknowledged is lost on a crash of the process or of the machine. Group commit keeps the
+	// cost of the fsyncs shared between concurrent appends.
+	DurabilityAlways Durability = "always"
+	// DurabilityOS acknowledges an append once it is written to the operating system: nothing
+	// acknowledged is lost when the process crashes or is killed, but a power loss or kernel crash
+	// can lose the last appends (JetStream syncs to disk every two minutes).
+	DurabilityOS Durability = "os"
+)
+
+// ErrUnavailable is wrapped by errors of appends the log could not take (store down, timeout,
+// cluster without quorum). The caller should answer "retry later".
+var ErrUnavailable = errors.New("event log unavailable")
+
+// Options configures Open.
+type Options struct {
+	// DataDir is where the embedded server stores its files (DataDir/jetstream). Unused with URL.
+	DataDir string
+	// URL of an external NATS server or cluster (comma-separated URLs). Empty: embedded server.
+	URL string
+	// ClientAddr, when set, makes the embedded server listen for NATS clients on host:port (for
+	// the nats CLI or a second process). Empty: no listener, only the in-process connection.
+	ClientAddr string
+	// Durability of the embedded server. With URL it is the cluster's own setting (sync_always on
+	// its servers, replicas): hookstream cannot change it.
+	Durability Durability
+	// Replicas of the streams, 1 for the embedded server, 3 for a production cluster.
+	Replicas int
+	// MaxAge drops events older than this. 0: kept until MaxBytes says otherwise.
+	MaxAge time.Duration
+	// MaxBytes caps the events stream's size; the oldest events go first. 0 or less: no cap.
+	MaxBytes int64
+	// DuplicateWindow is how long a dedup key is remembered. Default 24 h.
+	DuplicateWindow time.Duration
+	// QuarantineMaxAge drops quarantine entries older than this. Default 30 days.
+	QuarantineMaxAge time.Duration
+	// CommitWorkers is how many commits of the events stream may run at once. Default 1.
+	CommitWorkers int
+	// Logger receives the embedded server's warnings and errors.
+	Logger *slog.Logger
+}
+
+// Log is an open event log. It is safe for concurrent use. Close it when done.
+type Log struct {
+	ns         *server.Server // nil with an external server
+	nc         *nats.Conn
+	js         jetstream.JetStream
+	events     *Committer
+	quarantine *Committer
+}
+
+// Open connects to (or starts) the NATS server, creates or updates the streams, and starts their
+// committers. Errors wrap ErrUnavailable when the server cannot be reached.
+func Open(ctx context.Context, o Options) (*Log, error) {
+	if o.DuplicateWindow <= 0 {
+		o.DuplicateWindow = 24 * time.Hour
+	}
+	if o.QuarantineMaxAge <= 0 {
+		o.QuarantineMaxAge = 30 * 24 * time.Hour
+	}
+	if o.Replicas <= 0 {
+		o.Replicas = 1
+	}
+	if o.Durability == "" {
+		o.Durability = DurabilityAlways
+	}
+	if o.Durability != DurabilityAlways && o.Durability != DurabilityOS {
+		return nil, fmt.Errorf("durability %q: want %q or %q", o.Durability, DurabilityAlways, DurabilityOS)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+
+	l := &Log{}
+	var err error
+	if o.URL == "" {
+		if l.ns, err = startEmbedded(o); err != nil {
+			return nil, err
+		}
+		l.nc, err = nats.Connect("", nats.InProcessServer(l.ns), nats.Name("hookstream"), nats.MaxReconnects(-1))
+	} else {
+		l.nc, err = nats.Connect(o.URL, nats.Name("hookstream"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(false))
+	}
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("%w: connect: %w", ErrUnavailable, err)
+	}
+	if l.js, err = jetstream.New(l.nc); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+
+	events := jetstream.StreamConfig{
+		Name:               EventsStream,
+		Description:        "hookstream: accepted webhook events",
+		Subjects:           []string{EventsSubjectPrefix + ".>"},
+		Storage:            jetstream.FileStorage,
+		Retention:          jetstream.LimitsPolicy,
+		Discard:            jetstream.DiscardOld,
+		MaxAge:             o.MaxAge,
+		MaxBytes:           orUnlimited(o.MaxBytes),
+		MaxMsgs:            -1,
+		Duplicates:         o.DuplicateWindow,
+		Replicas:           o.Replicas,
+		AllowDirect:        true,
+		AllowAtomicPublish: true,
+	}
+	quarantine := events
+	quarantine.Name = QuarantineStream
+	quarantine.Description = "hookstream: rejected authentic payloads and dead letters"
+	quarantine.Subjects = []string{QuarantineSubjectPrefix + ".>"}
+	quarantine.MaxAge = o.QuarantineMaxAge
+	quarantine.MaxBytes = -1
+	for _, cfg := range []jetstream.StreamConfig{events, quarantine} {
+		if _, err := l.js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("%w: create stream %s: %w", ErrUnavailable, cfg.Name, err)
+		}
+	}
+	l.events = newCommitter(l.js, o.commitWorkers())
+	l.quarantine = newCommitter(l.js, 1)
+	return l, nil
+}
+
+func orUnlimited(n int64) int64 {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
+
+func startEmbedded(o Options) (*server.Server, error) {
+	so := &server.Options{
+		ServerName: "hookstream",
+		JetStream:  true,
+		StoreDir:   filepath.Join(o.DataDir, "jetstream"),
+		SyncAlways: o.Durability == DurabilityAlways,
+		NoSigs:     true,
+		DontListen: o.ClientAddr == "",
+	}
+	if o.ClientAddr != "" {
+		host, port, err := net.SplitHostPort(o.ClientAddr)
+		if err != nil {
+			return nil, fmt.Errorf("nats client address %q: %w", o.ClientAddr, err)
+		}
+		so.Host = host
+		if so.Port, err = strconv.Atoi(port); err != nil {
+			return nil, fmt.Errorf("nats client address %q: %w", o.ClientAddr, err)
+		}
+		if so.Port == 0 {
+			so.Port = server.RANDOM_PORT
+		}
+	}
+	ns, err := server.NewServer(so)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats-server: %w", err)
+	}
+	ns.SetLoggerV2(&natsLogger{log: o.Logger}, false, false, false)
+	go ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("%w: embedded nats-server did not start", ErrUnavailable)
+	}
+	return ns, nil
+}
+
+// JetStream is the log's JetStream context, for consumers and reads.
+func (l *Log) JetStream() jetstream.JetStream { return l.js }
+
+// Events is the committer of the events stream.
+func (l *Log) Events() *Committer { return l.events }
+
+// Quarantine is the committer of the quarantine stream.
+func (l *Log) Quarantine() *Committer { return l.quarantine }
+
+// ClientURL is the URL NATS clients reach the embedded server at, or "" without a listener.
+func (l *Log) ClientURL() string {
+	if l.ns == nil || l.ns.Addr() == nil {
+		return ""
+	}
+	return l.ns.ClientURL()
+}
+
+// Close stops the committers (appends waiting are answered), closes the connection and shuts the
+// embedded server down, waiting until its files are closed.
+func (l *Log) Close() error {
+	if l.events != nil {
+		l.events.Close()
+	}
+	if l.quarantine != nil {
+		l.quarantine.Close()
+	}
+	if l.nc != nil {
+		l.nc.FlushTimeout(2 * time.Second) // acks and naks sent just before Close reach the server
+		l.nc.Close()
+	}
+	if l.ns != nil {
+		l.ns.Shutdown()
+		l.ns.WaitForShutdown()
+	}
+	return nil
+}
+
+// natsLogger sends the embedded server's log to slog; notices and debug output are dropped.
+type natsLogger struct{ log *slog.Logger }
+
+func (n *natsLogger) Noticef(string, ...any) {}
+func (n *natsLogger) Debugf(string, ...any)  {}
+func (n *natsLogger) Tracef(string, ...any)  {}
+func (n *natsLogger) Warnf(format string, v ...any) {
+	n.log.Warn("nats-server: " + fmt.Sprintf(format, v...))
+}
+func (n *natsLogger) Errorf(format string, v ...any) {
+	n.log.Error("nats-server: " + fmt.Sprintf(format, v...))
+}
+func (n *natsLogger) Fatalf(format string, v ...any) {
+	n.log.Error("nats-server fatal: " + fmt.Sprintf(format, v...))
+}
+
+func (o Options) commitWorkers() int {
+	if o.CommitWorkers <= 0 {
+		return 1
+	}
+	return o.CommitWorkers
+}
