@@ -1,0 +1,529 @@
+package stream_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	moveapiv1 "github.com/hookstream/hookstream/gen/hookstream/moveapi/v1"
+	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/hookstream/hookstream/server/eventlog"
+	"github.com/hookstream/hookstream/server/ingest"
+	"github.com/hookstream/hookstream/server/stream"
+)
+
+const listenerID = "0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a"
+
+type env struct {
+	dir      string
+	log      *eventlog.Log
+	events   *stream.Service
+	webhooks hookstreamv1.WebhookServiceClient
+	client   hookstreamv1.EventServiceClient
+	stop     func()
+}
+
+// start runs the ingestion and event services over a real gRPC server on loopback, on an embedded
+// event log in dir.
+func start(t *testing.T, dir string) *env {
+	t.Helper()
+	l, err := eventlog.Open(context.Background(), eventlog.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := ingest.New(ingest.Options{Log: l, Listeners: map[string]ingest.Listener{listenerID: {DefaultType: "notification"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := stream.New(stream.Options{Log: l, Heartbeat: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	hookstreamv1.RegisterWebhookServiceServer(srv, in)
+	hookstreamv1.RegisterEventServiceServer(srv, ev)
+	go srv.Serve(lis)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	e := &env{dir: dir, log: l, events: ev, webhooks: hookstreamv1.NewWebhookServiceClient(conn), client: hookstreamv1.NewEventServiceClient(conn)}
+	e.stop = func() {
+		once.Do(func() {
+			conn.Close()
+			ev.Drain()
+			srv.GracefulStop() // streams end and release their events before the log closes
+			l.Close()
+		})
+	}
+	t.Cleanup(e.stop)
+	return e
+}
+
+// send stores n Move API webhooks with distinct ids and returns their event ids in order.
+func (e *env) send(t *testing.T, prefix string, n int) []string {
+	t.Helper()
+	var ids []string
+	for i := range n {
+		w := &moveapiv1.Webhook{EventName: "job.state.completed", Timestamp: timestamppb.Now(), Detail: &moveapiv1.Detail{JobId: fmt.Sprint(i)}}
+		resp, err := e.webhooks.ReceiveMoveApiWebhook(context.Background(), &hookstreamv1.ReceiveMoveApiWebhookRequest{Webhook: w, WebhookId: fmt.Sprintf("%s-%d", prefix, i)})
+		if err != nil {
+			t.Fatalf("send: %v", err)
+		}
+		ids = append(ids, resp.GetReceipt().GetEventId())
+	}
+	return ids
+}
+
+type sub struct {
+	t      *testing.T
+	stream hookstreamv1.EventService_SubscribeClient
+	cancel context.CancelFunc
+	got    chan *hookstreamv1.SubscribeResponse
+}
+
+func (e *env) subscribe(t *testing.T, open *hookstreamv1.SubscribeRequest_Open) *sub {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := e.client.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send(&hookstreamv1.SubscribeRequest{Kind: &hookstreamv1.SubscribeRequest_Open_{Open: open}}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := st.Recv()
+	if err != nil {
+		cancel()
+		t.Fatalf("subscribe: %v", err)
+	}
+	if first.GetSubscribed() == nil {
+		t.Fatalf("first response %v, want subscribed", first)
+	}
+	s := &sub{t: t, stream: st, cancel: cancel, got: make(chan *hookstreamv1.SubscribeResponse, 1000)}
+	go func() {
+		defer close(s.got)
+		for {
+			m, err := st.Recv()
+			if err != nil {
+				return
+			}
+			s.got <- m
+		}
+	}()
+	t.Cleanup(cancel)
+	return s
+}
+
+// next returns the next n events, skipping heartbeats, or fails after timeout.
+func (s *sub) next(n int, timeout time.Duration) []*hookstreamv1.ReceivedEvent {
+	s.t.Helper()
+	var out []*hookstreamv1.ReceivedEvent
+	deadline := time.After(timeout)
+	for len(out) < n {
+		select {
+		case m, ok := <-s.got:
+			if !ok {
+				s.t.Fatalf("stream ended after %d of %d events", len(out), n)
+			}
+			out = append(out, m.GetEvents().GetEvents()...)
+		case <-deadline:
+			s.t.Fatalf("got %d events in %v, want %d", len(out), timeout, n)
+		}
+	}
+	return out
+}
+
+// none checks that no event arrives for d.
+func (s *sub) none(d time.Duration) {
+	s.t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case m := <-s.got:
+			if evs := m.GetEvents().GetEvents(); len(evs) > 0 {
+				s.t.Fatalf("got %d unexpected events, first %s attempt %d", len(evs), evs[0].GetEvent().GetId(), evs[0].GetDeliveryAttempt())
+			}
+		case <-deadline:
+			return
+		}
+	}
+}
+
+func (s *sub) settle(st *hookstreamv1.SubscribeRequest_Settle) {
+	s.t.Helper()
+	if err := s.stream.Send(&hookstreamv1.SubscribeRequest{Kind: &hookstreamv1.SubscribeRequest_Settle_{Settle: st}}); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *sub) ack(evs []*hookstreamv1.ReceivedEvent) {
+	s.t.Helper()
+	var ids []string
+	for _, e := range evs {
+		ids = append(ids, e.GetAckId())
+	}
+	s.settle(&hookstreamv1.SubscribeRequest_Settle{AckIds: ids})
+}
+
+func eventIDs(evs []*hookstreamv1.ReceivedEvent) []string {
+	var ids []string
+	for _, e := range evs {
+		ids = append(ids, e.GetEvent().GetId())
+	}
+	return ids
+}
+
+func all() *hookstreamv1.StartPosition {
+	return &hookstreamv1.StartPosition{Policy: hookstreamv1.StartPosition_POLICY_ALL}
+}
+
+func TestSubscribeDeliversExactlyWhatWasAppended(t *testing.T) {
+	t.Parallel()
+	e := start(t, t.TempDir())
+	want := e.send(t, "a", 20)
+	body, _ := structpb.NewStruct(map[string]any{"event_type": "incident.created"})
+	if _, err := e.webhooks.NotifyListener(context.Background(), &hookstreamv1.NotifyListenerRequest{ListenerId: listenerID, Body: body, Raw: []byte(`{"event_type":"incident.created"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	s := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "g", Start: all()})
+	got := s.next(21, 10*time.Second)
+	s.ack(got)
+	if ids := eventIDs(got[:20]); fmt.Sprint(ids) != fmt.Sprint(want) {
+		t.Errorf("event ids %v, want %v", ids, want)
+	}
+	for i, ev := range got {
+		if ev.GetDeliveryAttempt() != 1 || ev.GetEvent().GetSequence() != uint64(i+1) {
+			t.Errorf("event %d: attempt %d sequence %d, want 1 and %d", i, ev.GetDeliveryAttempt(), ev.GetEvent().GetSequence(), i+1)
+		}
+	}
+	last := got[20].GetEvent()
+	if last.GetListener().GetEventType() != "incident.created" || string(last.GetRaw()) != `{"event_type":"incident.created"}` {
+		t.Errorf("listener event %v, want the typed notification with its raw JSON", last)
+	}
+	s.none(700 * time.Millisecond)
+}
+
+func TestRedeliveryAfterDeadline(t *testing.T) {
+	t.Parallel()
+	e := start(t, t.TempDir())
+	e.send(t, "a", 1)
+	s := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "g", Start: all(), AckDeadline: durationpb.New(time.Second)})
+	first := s.next(1, 5*time.Second)
+	again := s.next(1, 5*time.Second)
+	if again[0].GetEvent().GetId() != first[0].GetEvent().GetId() || again[0].GetDeliveryAttempt() != 2 {
+		t.Fatalf("redelivery %v attempt %d, want the same event with attempt 2", again[0].GetEvent().GetId(), again[0].GetDeliveryAttempt())
+	}
+	s.ack(again)
+	s.none(1500 * time.Millisecond)
+}
+
+func TestNackAndExtend(t *testing.T) {
+	t.Parallel()
+	e := start(t, t.TempDir())
+	e.send(t, "a", 2)
+	s := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "g", Start: all(), AckDeadline: durationpb.New(time.Second)})
+	evs := s.next(2, 5*time.Second)
+	nacked, extended := evs[0], evs[1]
+	s.settle(&hookstreamv1.SubscribeRequest_Settle{Nacks: []*hookstreamv1.SubscribeRequest_Nack{{AckId: nacked.GetAckId(), Delay: durationpb.New(200 * time.Millisecond)}}})
+	got := s.next(1, 5*time.Second)
+	if got[0].GetEvent().GetId() != nacked.GetEvent().GetId() || got[0].GetDeliveryAttempt() != 2 {
+		t.Errorf("after nack: got %s attempt %d, want %s attempt 2", got[0].GetEvent().GetId(), got[0].GetDeliveryAttempt(), nacked.GetEvent().GetId())
+	}
+	s.ack(got)
+	// Keep the second one for 2.5 ack deadlines by extending it.
+	for range 5 {
+		time.Sleep(500 * time.Millisecond)
+		s.settle(&hookstreamv1.SubscribeRequest_Settle{ExtendAckIds: []string{extended.GetAckId()}})
+	}
+	s.ack([]*hookstreamv1.ReceivedEvent{extended})
+	s.none(1500 * time.Millisecond)
+}
+
+func TestDeadLetterAfterMaxDeliveries(t *testing.T) {
+	t.Parallel()
+	e := start(t, t.TempDir())
+	ids := e.send(t, "a", 1)
+	s := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "dl", Start: all(), MaxDeliveries: 2})
+	for attempt := 1; attempt <= 2; attempt++ {
+		ev := s.next(1, 5*time.Second)[0]
+		if ev.GetDeliveryAttempt() != uint32(attempt) {
+			t.Fatalf("attempt %d, want %d", ev.GetDeliveryAttempt(), attempt)
+		}
+		s.settle(&hookstreamv1.SubscribeRequest_Settle{Nacks: []*hookstreamv1.SubscribeRequest_Nack{{AckId: ev.GetAckId(), Delay: durationpb.New(10 * time.Millisecond)}}})
+	}
+	s.none(time.Second)
+	q, err := e.log.JetStream().Stream(context.Background(), eventlog.QuarantineStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := q.GetMsg(context.Background(), 1)
+	if err != nil {
+		t.Fatalf("no dead letter in the quarantine: %v", err)
+	}
+	entry := &hookstreamv1.QuarantineEntry{}
+	if err := proto.Unmarshal(m.Data, entry); err != nil {
+		t.Fatal(err)
+	}
+	if entry.GetReason() != hookstreamv1.QuarantineEntry_REASON_DEAD_LETTER || entry.GetEvent().GetId() != ids[0] || entry.GetConsumerGroup() != "dl" || entry.GetDeliveryAttempts() != 2 {
+		t.Errorf("dead letter %v, want event %s of group dl after 2 attempts", entry, ids[0])
+	}
+}
+
+func TestFlowControl(t *testing.T) {
+	t.Parallel()
+	e := start(t, t.TempDir())
+	e.send(t, "a", 10)
+	s := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "g", Start: all(), MaxInFlight: 3})
+	first := s.next(3, 5*time.Second)
+	s.none(1500 * time.Millisecond)
+	s.ack(first[:2])
+	more := s.next(2, 5*time.Second)
+	s.none(500 * time.Millisecond)
+	if more[0].GetEvent().GetSequence() != 4 {
+		t.Errorf("after acking 2 of 3: got sequence %d, want 4", more[0].GetEvent().GetSequence())
+	}
+}
+
+// TestGroupSharesWork runs two streams of one group: every event goes to exactly one of them.
+func TestGroupSharesWork(t *testing.T) {
+	t.Parallel()
+	e := start(t, t.TempDir())
+	want := e.send(t, "a", 200)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var wg sync.WaitGroup
+	counts := make([]int, 2)
+	for i := range 2 {
+		s := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "shared", Start: all(), MaxInFlight: 10})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case m, ok := <-s.got:
+					if !ok {
+						return
+					}
+					evs := m.GetEvents().GetEvents()
+					mu.Lock()
+					for _, ev := range evs {
+						seen[ev.GetEvent().GetId()]++
+					}
+					counts[i] += len(evs)
+					n := len(seen)
+					mu.Unlock()
+					if len(evs) > 0 {
+						time.Sleep(5 * time.Millisecond) // both streams get a share
+						s.ack(evs)
+					}
+					if n == len(want) {
+						return
+					}
+				case <-time.After(10 * time.Second):
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, id := range want {
+		if seen[id] != 1 {
+			t.Errorf("event %s delivered %d times, want once", id, seen[id])
+		}
+	}
+	if counts[0] == 0 || counts[1] == 0 {
+		t.Errorf("deliveries per stream %v: want both streams to share the work", counts)
+	}
+}
+
+// TestDisconnectRedeliversOnlyItsEvents closes one stream of a group holding unacked events:
+// those, and only those, go to the other stream, at once rather than after the deadline.
+func TestDisconnectRedeliversOnlyItsEvents(t *testing.T) {
+	t.Parallel()
+	e := start(t, t.TempDir())
+	e.send(t, "a", 4)
+	a := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "g", Start: all(), MaxInFlight: 2, AckDeadline: durationpb.New(time.Minute)})
+	held := a.next(2, 5*time.Second)
+	b := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "g", Start: all(), MaxInFlight: 2, AckDeadline: durationpb.New(time.Minute)})
+	others := b.next(2, 5*time.Second)
+	b.ack(others)
+	a.cancel()
+	redelivered := b.next(2, 5*time.Second)
+	got, wantIDs := eventIDs(redelivered), eventIDs(held)
+	sort.Strings(got)
+	sort.Strings(wantIDs)
+	if fmt.Sprint(got) != fmt.Sprint(wantIDs) {
+		t.Errorf("redelivered %v, want the disconnected stream's %v", got, wantIDs)
+	}
+	b.ack(redelivered)
+	b.none(700 * time.Millisecond)
+}
+
+// TestRestartKeepsEventsAndPositions stops hookstream and starts it again on the same data
+// directory: every acknowledged append is there and the group resumes after what it acked. The
+// events it held unacked come back after their ack deadline (JetStream does not keep a nack across
+// a restart of the server).
+func TestRestartKeepsEventsAndPositions(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	e := start(t, dir)
+	ids := e.send(t, "a", 10)
+	s := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "g", Start: all(), AckDeadline: durationpb.New(2 * time.Second)})
+	s.ack(s.next(6, 5*time.Second)[:6])
+	time.Sleep(200 * time.Millisecond) // acks are fire-and-forget; let them land
+	s.cancel()
+	e.stop()
+
+	e2 := start(t, dir)
+	s2 := e2.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "g", Start: all()})
+	rest := s2.next(4, 10*time.Second)
+	if got := eventIDs(rest); fmt.Sprint(got) != fmt.Sprint(ids[6:]) {
+		t.Errorf("after restart the group got %v, want %v", got, ids[6:])
+	}
+	list, err := e2.client.ListEvents(context.Background(), &hookstreamv1.ListEventsRequest{PageSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.GetEvents()) != 10 {
+		t.Errorf("after restart the log lists %d events, want 10", len(list.GetEvents()))
+	}
+}
+
+func TestSubscribeErrors(t *testing.T) {
+	t.Parallel()
+	e := start(t, t.TempDir())
+	e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "g", Filter: &hookstreamv1.EventFilter{Types: []string{"job.>"}}})
+	for _, tt := range []struct {
+		name  string
+		first *hookstreamv1.SubscribeRequest
+		want  codes.Code
+	}{
+		{"settle_first", &hookstreamv1.SubscribeRequest{Kind: &hookstreamv1.SubscribeRequest_Settle_{Settle: &hookstreamv1.SubscribeRequest_Settle{}}}, codes.InvalidArgument},
+		{"empty_first", &hookstreamv1.SubscribeRequest{}, codes.InvalidArgument},
+		{"bad_group", &hookstreamv1.SubscribeRequest{Kind: &hookstreamv1.SubscribeRequest_Open_{Open: &hookstreamv1.SubscribeRequest_Open{Group: "a.b"}}}, codes.InvalidArgument},
+		{"bad_pattern", &hookstreamv1.SubscribeRequest{Kind: &hookstreamv1.SubscribeRequest_Open_{Open: &hookstreamv1.SubscribeRequest_Open{Filter: &hookstreamv1.EventFilter{Types: []string{"job.>.x"}}}}}, codes.InvalidArgument},
+		{"deadline_too_short", &hookstreamv1.SubscribeRequest{Kind: &hookstreamv1.SubscribeRequest_Open_{Open: &hookstreamv1.SubscribeRequest_Open{AckDeadline: durationpb.New(time.Millisecond)}}}, codes.InvalidArgument},
+		{"sequence_zero", &hookstreamv1.SubscribeRequest{Kind: &hookstreamv1.SubscribeRequest_Open_{Open: &hookstreamv1.SubscribeRequest_Open{Start: &hookstreamv1.StartPosition{Policy: hookstreamv1.StartPosition_POLICY_SEQUENCE}}}}, codes.InvalidArgument},
+		{"group_other_filter", &hookstreamv1.SubscribeRequest{Kind: &hookstreamv1.SubscribeRequest_Open_{Open: &hookstreamv1.SubscribeRequest_Open{Group: "g"}}}, codes.FailedPrecondition},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := e.client.Subscribe(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Send(tt.first); err != nil {
+				t.Fatal(err)
+			}
+			_, err = st.Recv()
+			if status.Code(err) != tt.want {
+				t.Errorf("got %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestHeartbeatAndDrain(t *testing.T) {
+	t.Parallel()
+	e := start(t, t.TempDir())
+	s := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{})
+	var heartbeat bool
+	deadline := time.After(5 * time.Second)
+	for !heartbeat {
+		select {
+		case m := <-s.got:
+			heartbeat = m.GetHeartbeat() != nil
+		case <-deadline:
+			t.Fatal("no heartbeat on an idle stream")
+		}
+	}
+	e.events.Drain()
+	var draining bool
+	for m := range s.got {
+		draining = draining || m.GetDraining() != nil
+	}
+	if !draining {
+		t.Error("stream ended without a draining message")
+	}
+	if _, err := s.stream.Recv(); err != io.EOF && err != nil && status.Code(err) == codes.Unknown {
+		t.Errorf("stream end: %v", err)
+	}
+}
+
+func TestTailGetList(t *testing.T) {
+	t.Parallel()
+	e := start(t, t.TempDir())
+	ids := e.send(t, "a", 5)
+	body, _ := structpb.NewStruct(map[string]any{"event_type": "x.y"})
+	if _, err := e.webhooks.NotifyListener(context.Background(), &hookstreamv1.NotifyListenerRequest{ListenerId: listenerID, Body: body}); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, id := range ids {
+		got, err := e.client.GetEvent(context.Background(), &hookstreamv1.GetEventRequest{Id: id})
+		if err != nil || got.GetEvent().GetId() != id {
+			t.Fatalf("GetEvent(%s): %v %v", id, got, err)
+		}
+	}
+	if _, err := e.client.GetEvent(context.Background(), &hookstreamv1.GetEventRequest{Id: "0190b8f4-5f1e-7abc-8def-0123456789ab"}); status.Code(err) != codes.NotFound {
+		t.Errorf("GetEvent of an unknown id: got %v, want NotFound", err)
+	}
+
+	// Pages of 2, moveapi only.
+	var listed []string
+	req := &hookstreamv1.ListEventsRequest{PageSize: 2, Filter: &hookstreamv1.EventFilter{Providers: []hookstreamv1.Provider{hookstreamv1.Provider_PROVIDER_MOVEAPI}}}
+	for range 10 {
+		page, err := e.client.ListEvents(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range page.GetEvents() {
+			listed = append(listed, ev.GetId())
+		}
+		if page.GetNextPageToken() == "" {
+			break
+		}
+		req.PageToken = page.GetNextPageToken()
+	}
+	if fmt.Sprint(listed) != fmt.Sprint(ids) {
+		t.Errorf("listed %v, want %v", listed, ids)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tail, err := e.client.Tail(ctx, &hookstreamv1.TailRequest{Filter: &hookstreamv1.EventFilter{Types: []string{"x.*"}}, Start: all()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m, err := tail.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev := m.GetEvent(); ev != nil {
+			if ev.GetType() != "x.y" {
+				t.Errorf("tail with filter x.* got type %q", ev.GetType())
+			}
+			break
+		}
+	}
+}
