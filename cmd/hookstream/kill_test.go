@@ -1,0 +1,164 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	moveapiv1 "github.com/hookstream/hookstream/gen/hookstream/moveapi/v1"
+	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+)
+
+func build(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "hookstream")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startProcess starts the binary and waits until it serves.
+func startProcess(t *testing.T, bin string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() {
+		var l struct{ Msg string }
+		if json.Unmarshal(lines.Bytes(), &l) == nil && l.Msg == "hookstream serving" {
+			go func() {
+				for lines.Scan() {
+				}
+			}()
+			return cmd
+		}
+	}
+	cmd.Wait()
+	t.Fatalf("hookstream exited before serving")
+	return nil
+}
+
+// TestKillKeepsAcknowledged kills hookstream with SIGKILL several times while 16 producers
+// append over gRPC, for both durability settings, then checks that every webhook that was
+// acknowledged is stored, exactly once.
+func TestKillKeepsAcknowledged(t *testing.T) {
+	t.Parallel()
+	bin := build(t)
+	for _, durability := range []string{"always", "os"} {
+		t.Run(durability, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			grpcAddr := freePort(t)
+			args := []string{"--http-addr", "127.0.0.1:0", "--grpc-addr", grpcAddr, "--data-dir", dir, "--durability", durability}
+			conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			client := hookstreamv1.NewWebhookServiceClient(conn)
+
+			var mu sync.Mutex
+			acked := map[string]bool{}
+			var next atomic.Int64
+			const kills = 4
+			for k := range kills {
+				cmd := startProcess(t, bin, args...)
+				ctx, stop := context.WithCancel(context.Background())
+				var wg sync.WaitGroup
+				for range 16 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for ctx.Err() == nil {
+							n := next.Add(1)
+							id := fmt.Sprintf("msg_%d", n)
+							if n%5 == 0 { // a retry of an earlier webhook
+								id = fmt.Sprintf("msg_%d", n-3)
+							}
+							w := &moveapiv1.Webhook{EventName: "job.state.completed", Timestamp: timestamppb.Now(), Detail: &moveapiv1.Detail{JobId: id}}
+							rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+							_, err := client.ReceiveMoveApiWebhook(rctx, &hookstreamv1.ReceiveMoveApiWebhookRequest{Webhook: w, WebhookId: id})
+							cancel()
+							if err == nil {
+								mu.Lock()
+								acked[id] = true
+								mu.Unlock()
+							}
+						}
+					}()
+				}
+				time.Sleep(time.Duration(300+100*k) * time.Millisecond)
+				cmd.Process.Kill() // SIGKILL while appends are in flight
+				cmd.Wait()
+				stop()
+				wg.Wait()
+			}
+
+			cmd := startProcess(t, bin, args...)
+			defer func() { cmd.Process.Kill(); cmd.Wait() }()
+			events := hookstreamv1.NewEventServiceClient(conn)
+			stored := map[string]int{}
+			req := &hookstreamv1.ListEventsRequest{PageSize: 1000}
+			for {
+				page, err := events.ListEvents(context.Background(), req, grpc.WaitForReady(true))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range page.GetEvents() {
+					stored[e.GetDedupKey()]++
+				}
+				if page.GetNextPageToken() == "" {
+					break
+				}
+				req.PageToken = page.GetNextPageToken()
+			}
+			if len(acked) < 100 {
+				t.Fatalf("only %d webhooks acknowledged across %d kills: the test did not load hookstream", len(acked), kills)
+			}
+			lost := 0
+			for id := range acked {
+				if stored[id] == 0 {
+					lost++
+				}
+			}
+			for id, n := range stored {
+				if n != 1 {
+					t.Errorf("%s stored %d times, want once", id, n)
+				}
+			}
+			if lost > 0 {
+				t.Errorf("%d of %d acknowledged webhooks lost", lost, len(acked))
+			}
+			t.Logf("durability %s: %d acknowledged, %d stored, %d lost over %d kills", durability, len(acked), len(stored), lost, kills)
+		})
+	}
+}

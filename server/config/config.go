@@ -1,0 +1,221 @@
+// Package config loads hookstream's configuration from, in increasing precedence, built-in
+// defaults, a YAML file, environment variables and command-line flags.
+//
+// Every key has the same name everywhere: the YAML path `grpc.addr` is the flag `--grpc-addr`
+// and the environment variable `HOOKSTREAM_GRPC_ADDR`. Loading is done with koanf.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/providers/posflag"
+	"github.com/knadh/koanf/providers/structs"
+	"github.com/knadh/koanf/v2"
+	"github.com/spf13/pflag"
+)
+
+// EnvPrefix starts the name of every environment variable hookstream reads.
+const EnvPrefix = "HOOKSTREAM_"
+
+// ErrInvalid is wrapped by every error Load returns for a value that cannot be used.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Config is hookstream's whole configuration. The zero value is not usable: start from Default.
+type Config struct {
+	// HTTP is the listener for webhooks, the gateway routes, health and metrics.
+	HTTP HTTP `koanf:"http"`
+	// GRPC is the listener for the gRPC services, gRPC health and reflection.
+	GRPC GRPC `koanf:"grpc"`
+	// DataDir holds everything hookstream stores on disk (the embedded event log).
+	DataDir string `koanf:"data_dir"`
+	// ShutdownTimeout bounds how long a graceful shutdown waits for in-flight requests and
+	// streams before closing them.
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	// EventLog configures the event log (NATS JetStream).
+	EventLog EventLog `koanf:"eventlog"`
+	// Listeners are the Moveworks-style webhook listeners, by id (a UUID).
+	Listeners map[string]Listener `koanf:"listeners"`
+}
+
+// EventLog configures the event log.
+type EventLog struct {
+	// NATSURL is an external NATS server or cluster (comma-separated URLs). Empty (the default):
+	// a nats-server embedded in the process, storing under DataDir.
+	NATSURL string `koanf:"nats_url"`
+	// NATSListen makes the embedded server accept NATS clients on host:port. Empty (the
+	// default): in-process only.
+	NATSListen string `koanf:"nats_listen"`
+	// Durability is "always" (default: fsync before acknowledging) or "os" (acknowledge once
+	// written to the OS). Embedded server only.
+	Durability string `koanf:"durability"`
+	// Replicas of the streams on a cluster. Default 1.
+	Replicas int `koanf:"replicas"`
+	// MaxAge is how long events are kept. Default 7 days; 0 keeps them until MaxBytes.
+	MaxAge time.Duration `koanf:"max_age"`
+	// MaxBytes caps the events stream; the oldest go first. Default 0: no cap.
+	MaxBytes int64 `koanf:"max_bytes"`
+	// DuplicateWindow is how long a dedup key is remembered. Default 48 h, longer than Svix's
+	// ~28 h retry horizon.
+	DuplicateWindow time.Duration `koanf:"duplicate_window"`
+	// CommitWorkers is how many group commits may run at once. Default 2.
+	CommitWorkers int `koanf:"commit_workers"`
+}
+
+// Listener configures one webhook listener.
+type Listener struct {
+	// DefaultType is the event type of notifications without "event_type". Default
+	// "notification".
+	DefaultType string `koanf:"default_type"`
+}
+
+// HTTP configures the HTTP listener.
+type HTTP struct {
+	// Addr is the address to listen on, host:port. Default ":8080".
+	Addr string `koanf:"addr"`
+}
+
+// GRPC configures the gRPC listener.
+type GRPC struct {
+	// Addr is the address to listen on, host:port. Default "127.0.0.1:9090": loopback, because
+	// consumer authentication is not configured by default.
+	Addr string `koanf:"addr"`
+}
+
+// Default returns the built-in defaults.
+func Default() Config {
+	return Config{
+		HTTP:            HTTP{Addr: ":8080"},
+		GRPC:            GRPC{Addr: "127.0.0.1:9090"},
+		DataDir:         "data",
+		ShutdownTimeout: 15 * time.Second,
+		EventLog: EventLog{
+			Durability:      "always",
+			Replicas:        1,
+			MaxAge:          7 * 24 * time.Hour,
+			DuplicateWindow: 48 * time.Hour,
+			CommitWorkers:   2,
+		},
+	}
+}
+
+// RegisterFlags defines one flag per key on fs, plus --config, with the defaults as their
+// default values.
+func RegisterFlags(fs *pflag.FlagSet) {
+	d := Default()
+	fs.String("config", "", "YAML configuration file (also "+EnvPrefix+"CONFIG)")
+	fs.String("http-addr", d.HTTP.Addr, "HTTP listen address: webhooks, gateway, /healthz, /readyz")
+	fs.String("grpc-addr", d.GRPC.Addr, "gRPC listen address")
+	fs.String("data-dir", d.DataDir, "directory for the embedded event log")
+	fs.Duration("shutdown-timeout", d.ShutdownTimeout, "how long a graceful shutdown may take")
+	fs.String("nats-url", d.EventLog.NATSURL, "external NATS server or cluster (default: embedded)")
+	fs.String("nats-listen", d.EventLog.NATSListen, "let NATS clients reach the embedded server at host:port")
+	fs.String("durability", d.EventLog.Durability, `"always" (fsync before acknowledging) or "os"`)
+	fs.Int("replicas", d.EventLog.Replicas, "stream replicas on a NATS cluster")
+}
+
+// Load builds the configuration from the defaults, the YAML file named by --config or
+// HOOKSTREAM_CONFIG (if any), the environment and the flags set on fs, and checks it. getenv is
+// os.Getenv in production. Errors wrap ErrInvalid when a value is unusable.
+func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
+	k := koanf.New(".")
+	if err := k.Load(structs.Provider(Default(), "koanf"), nil); err != nil {
+		return Config{}, fmt.Errorf("load defaults: %w", err)
+	}
+	known := make(map[string]string) // "grpc_addr" -> "grpc.addr"
+	for _, key := range k.Keys() {
+		known[strings.ReplaceAll(key, ".", "_")] = key
+	}
+
+	path := getenv(EnvPrefix + "CONFIG")
+	if f := fs.Lookup("config"); f != nil && f.Changed {
+		path = f.Value.String()
+	}
+	if path != "" {
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return Config{}, fmt.Errorf("%w: read %s: %w", ErrInvalid, path, err)
+		}
+	}
+
+	err := k.Load(env.Provider(".", env.Opt{
+		Prefix:      EnvPrefix,
+		EnvironFunc: func() []string { return environ(getenv, known) },
+		TransformFunc: func(name, value string) (string, any) {
+			return known[strings.ToLower(strings.TrimPrefix(name, EnvPrefix))], value
+		},
+	}), nil)
+	if err != nil {
+		return Config{}, fmt.Errorf("load environment: %w", err)
+	}
+
+	// Only flags set on the command line override: their defaults are already in place.
+	err = k.Load(posflag.ProviderWithFlag(fs, ".", k, func(f *pflag.Flag) (string, any) {
+		if !f.Changed || f.Name == "config" {
+			return "", nil
+		}
+		return flagKey(known, f.Name), posflag.FlagVal(fs, f)
+	}), nil)
+	if err != nil {
+		return Config{}, fmt.Errorf("load flags: %w", err)
+	}
+
+	var c Config
+	if err := k.UnmarshalWithConf("", &c, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
+		return Config{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return c, c.check()
+}
+
+// environ lists the environment variables that name a known key, as KEY=value, read through
+// getenv so that tests need not touch the process environment.
+func environ(getenv func(string) string, known map[string]string) []string {
+	var out []string
+	for flat := range known {
+		name := EnvPrefix + strings.ToUpper(flat)
+		if v := getenv(name); v != "" {
+			out = append(out, name+"="+v)
+		}
+	}
+	return out
+}
+
+// flagKey maps a flag name to its key: "grpc-addr" is "grpc.addr", and flags of the event log
+// drop their section ("nats-url" is "eventlog.nats_url").
+func flagKey(known map[string]string, name string) string {
+	flat := strings.ReplaceAll(name, "-", "_")
+	if k, ok := known[flat]; ok {
+		return k
+	}
+	return known["eventlog_"+flat]
+}
+
+func (c Config) check() error {
+	if d := c.EventLog.Durability; d != "always" && d != "os" {
+		return fmt.Errorf("%w: eventlog.durability %q: want \"always\" or \"os\"", ErrInvalid, d)
+	}
+	if c.EventLog.Replicas < 1 || c.EventLog.Replicas > 5 {
+		return fmt.Errorf("%w: eventlog.replicas %d: want 1 to 5", ErrInvalid, c.EventLog.Replicas)
+	}
+	for name, addr := range map[string]string{"http.addr": c.HTTP.Addr, "grpc.addr": c.GRPC.Addr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("%w: %s %q: %w", ErrInvalid, name, addr, err)
+		}
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("%w: data_dir is empty", ErrInvalid)
+	}
+	if c.ShutdownTimeout <= 0 {
+		return fmt.Errorf("%w: shutdown_timeout must be positive", ErrInvalid)
+	}
+	return nil
+}
+
+// Getenv is os.Getenv, for callers of Load.
+func Getenv(name string) string { return os.Getenv(name) }

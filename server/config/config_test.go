@@ -1,0 +1,115 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/spf13/pflag"
+
+	"github.com/hookstream/hookstream/server/config"
+)
+
+func TestLoad(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "hookstream.yaml")
+	yaml := "http:\n  addr: 127.0.0.1:7000\ngrpc:\n  addr: 127.0.0.1:7001\ndata_dir: /var/lib/hookstream\n" +
+		"listeners:\n  0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a:\n    default_type: itsm.event\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("http: [1, 2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	withDefaults := func(f func(*config.Config)) config.Config {
+		c := config.Default()
+		f(&c)
+		return c
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    config.Config
+		wantErr error
+	}{
+		{name: "defaults", want: config.Default()},
+		{
+			name: "file",
+			args: []string{"--config", file},
+			want: withDefaults(func(c *config.Config) {
+				c.HTTP.Addr, c.GRPC.Addr, c.DataDir = "127.0.0.1:7000", "127.0.0.1:7001", "/var/lib/hookstream"
+				c.Listeners = map[string]config.Listener{"0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a": {DefaultType: "itsm.event"}}
+			}),
+		},
+		{
+			name: "eventlog_flags_and_env",
+			args: []string{"--nats-url", "nats://10.0.0.1:4222", "--replicas", "3"},
+			env:  map[string]string{"HOOKSTREAM_EVENTLOG_DURABILITY": "os", "HOOKSTREAM_EVENTLOG_MAX_AGE": "1h"},
+			want: withDefaults(func(c *config.Config) {
+				c.EventLog.NATSURL, c.EventLog.Replicas, c.EventLog.Durability, c.EventLog.MaxAge = "nats://10.0.0.1:4222", 3, "os", time.Hour
+			}),
+		},
+		{name: "bad_durability", args: []string{"--durability", "sometimes"}, wantErr: config.ErrInvalid},
+		{name: "bad_replicas", args: []string{"--replicas", "0"}, wantErr: config.ErrInvalid},
+		{
+			name: "file_from_env",
+			env:  map[string]string{"HOOKSTREAM_CONFIG": file},
+			want: withDefaults(func(c *config.Config) {
+				c.HTTP.Addr, c.GRPC.Addr, c.DataDir = "127.0.0.1:7000", "127.0.0.1:7001", "/var/lib/hookstream"
+				c.Listeners = map[string]config.Listener{"0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a": {DefaultType: "itsm.event"}}
+			}),
+		},
+		{
+			name: "env_over_file",
+			args: []string{"--config", file},
+			env:  map[string]string{"HOOKSTREAM_GRPC_ADDR": "0.0.0.0:9999", "HOOKSTREAM_SHUTDOWN_TIMEOUT": "3s", "HOOKSTREAM_DATA_DIR": "/tmp/x"},
+			want: withDefaults(func(c *config.Config) {
+				c.HTTP.Addr, c.GRPC.Addr, c.DataDir, c.ShutdownTimeout = "127.0.0.1:7000", "0.0.0.0:9999", "/tmp/x", 3*time.Second
+				c.Listeners = map[string]config.Listener{"0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a": {DefaultType: "itsm.event"}}
+			}),
+		},
+		{
+			name: "flags_over_env_and_file",
+			args: []string{"--config", file, "--grpc-addr", "127.0.0.1:1", "--data-dir", "d"},
+			env:  map[string]string{"HOOKSTREAM_GRPC_ADDR": "0.0.0.0:9999"},
+			want: withDefaults(func(c *config.Config) {
+				c.HTTP.Addr, c.GRPC.Addr, c.DataDir = "127.0.0.1:7000", "127.0.0.1:1", "d"
+				c.Listeners = map[string]config.Listener{"0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a": {DefaultType: "itsm.event"}}
+			}),
+		},
+		{name: "unknown_env_ignored", env: map[string]string{"HOOKSTREAM_NOPE": "1"}, want: config.Default()},
+		{name: "bad_addr", args: []string{"--http-addr", "8080"}, wantErr: config.ErrInvalid},
+		{name: "bad_duration_env", env: map[string]string{"HOOKSTREAM_SHUTDOWN_TIMEOUT": "soon"}, wantErr: config.ErrInvalid},
+		{name: "zero_timeout", args: []string{"--shutdown-timeout", "0s"}, wantErr: config.ErrInvalid},
+		{name: "empty_data_dir", args: []string{"--data-dir", ""}, wantErr: config.ErrInvalid},
+		{name: "missing_file", args: []string{"--config", filepath.Join(dir, "none.yaml")}, wantErr: config.ErrInvalid},
+		{name: "bad_yaml", args: []string{"--config", bad}, wantErr: config.ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+			config.RegisterFlags(fs)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			got, err := config.Load(fs, func(k string) string { return tt.env[k] })
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Load: got error %v, want %v", err, tt.wantErr)
+			}
+			if tt.wantErr != nil {
+				return
+			}
+			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("config differs (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

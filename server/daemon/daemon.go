@@ -1,0 +1,212 @@
+// Package daemon assembles a hookstream process: the gRPC server (services, health, reflection)
+// and the HTTP server (webhook routes, gateway routes, /healthz, /readyz) on their listeners, and
+// runs them until their context ends, then stops them gracefully.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/hookstream/hookstream/server/config"
+	"github.com/hookstream/hookstream/server/eventlog"
+	"github.com/hookstream/hookstream/server/ingest"
+	"github.com/hookstream/hookstream/server/quarantine"
+	"github.com/hookstream/hookstream/server/stream"
+)
+
+// HTTP server timeouts. Providers send small bodies and expect an answer within seconds (MVMNT:
+// 5 s, Svix: 15 s); long-lived gateway streams (Tail) are not bound by WriteTimeout because they
+// are served with a per-request deadline of their own.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+)
+
+// Keepalive policy of the gRPC server. Clients must not ping more often than
+// minClientPingInterval (the documented client setting is 30 s); the server pings idle
+// connections itself so dead peers are noticed behind proxies.
+const (
+	minClientPingInterval = 20 * time.Second
+	serverPingInterval    = 30 * time.Second
+	serverPingTimeout     = 10 * time.Second
+)
+
+// Server is a hookstream process bound to its listeners. Create it with New, run it with Run.
+type Server struct {
+	cfg    config.Config
+	log    *slog.Logger
+	events *eventlog.Log
+	stream *stream.Service
+	grpc   *grpc.Server
+	http   *http.Server
+	health *health.Server
+	ready  atomic.Bool
+
+	grpcLis net.Listener
+	httpLis net.Listener
+}
+
+// New opens the event log, binds the listeners named in cfg and builds the servers. It returns
+// an error if the log cannot be opened or an address cannot be bound. The caller must call Run,
+// which closes the listeners and the log when it returns.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	events, err := eventlog.Open(ctx, eventlog.Options{
+		DataDir:         cfg.DataDir,
+		URL:             cfg.EventLog.NATSURL,
+		ClientAddr:      cfg.EventLog.NATSListen,
+		Durability:      eventlog.Durability(cfg.EventLog.Durability),
+		Replicas:        cfg.EventLog.Replicas,
+		MaxAge:          cfg.EventLog.MaxAge,
+		MaxBytes:        cfg.EventLog.MaxBytes,
+		DuplicateWindow: cfg.EventLog.DuplicateWindow,
+		CommitWorkers:   cfg.EventLog.CommitWorkers,
+		Logger:          log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open event log: %w", err)
+	}
+	listeners := make(map[string]ingest.Listener, len(cfg.Listeners))
+	for id, l := range cfg.Listeners {
+		if l.DefaultType == "" {
+			l.DefaultType = "notification"
+		}
+		listeners[strings.ToLower(id)] = ingest.Listener{DefaultType: l.DefaultType}
+	}
+	webhooks, err := ingest.New(ingest.Options{Log: events, Listeners: listeners, Logger: log})
+	if err != nil {
+		events.Close()
+		return nil, err
+	}
+	eventService, err := stream.New(stream.Options{Log: events, Logger: log})
+	if err != nil {
+		events.Close()
+		return nil, err
+	}
+
+	quarantineService, err := quarantine.New(events, webhooks, log)
+	if err != nil {
+		events.Close()
+		return nil, err
+	}
+
+	grpcLis, err := net.Listen("tcp", cfg.GRPC.Addr)
+	if err != nil {
+		events.Close()
+		return nil, fmt.Errorf("listen grpc: %w", err)
+	}
+	httpLis, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		grpcLis.Close()
+		events.Close()
+		return nil, fmt.Errorf("listen http: %w", err)
+	}
+	s := &Server{cfg: cfg, log: log, events: events, stream: eventService, grpcLis: grpcLis, httpLis: httpLis, health: health.NewServer()}
+
+	s.grpc = grpc.NewServer(
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+			MinTime:             minClientPingInterval,
+			PermitWithoutStream: true,
+		}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			Time:    serverPingInterval,
+			Timeout: serverPingTimeout,
+		}),
+	)
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	hookstreamv1.RegisterWebhookServiceServer(s.grpc, webhooks)
+	hookstreamv1.RegisterEventServiceServer(s.grpc, eventService)
+	hookstreamv1.RegisterQuarantineServiceServer(s.grpc, quarantineService)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// GRPCAddr is the address the gRPC server listens on.
+func (s *Server) GRPCAddr() net.Addr { return s.grpcLis.Addr() }
+
+// HTTPAddr is the address the HTTP server listens on.
+func (s *Server) HTTPAddr() net.Addr { return s.httpLis.Addr() }
+
+// Run serves until ctx is done or a server fails, then shuts both servers down gracefully:
+// readiness and gRPC health turn NOT_SERVING first, then in-flight requests and streams get up to
+// the configured shutdown timeout to finish. It returns nil after a clean shutdown.
+func (s *Server) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := s.grpc.Serve(s.grpcLis); err != nil {
+			return fmt.Errorf("serve grpc: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := s.http.Serve(s.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve http: %w", err)
+		}
+		return nil
+	})
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.ready.Store(true)
+	s.log.Info("hookstream serving", "http", s.HTTPAddr().String(), "grpc", s.GRPCAddr().String())
+
+	g.Go(func() error {
+		<-gctx.Done()
+		s.ready.Store(false)
+		s.health.Shutdown()
+		s.stream.Drain() // subscribers get "draining" and reconnect elsewhere at once
+		s.log.Info("hookstream shutting down", "timeout", s.cfg.ShutdownTimeout)
+		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		defer cancel()
+		err := s.http.Shutdown(sctx)
+		stopped := make(chan struct{})
+		go func() { s.grpc.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-sctx.Done():
+			s.grpc.Stop()
+			<-stopped
+		}
+		if err != nil {
+			return fmt.Errorf("shutdown http: %w", err)
+		}
+		return nil
+	})
+	err := g.Wait()
+	// Only now: every request and stream has ended, so nothing acknowledged is in flight.
+	s.events.Close()
+	return err
+}

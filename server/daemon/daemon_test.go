@@ -1,0 +1,167 @@
+package daemon_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	moveapiv1 "github.com/hookstream/hookstream/gen/hookstream/moveapi/v1"
+	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/hookstream/hookstream/server/config"
+	"github.com/hookstream/hookstream/server/daemon"
+)
+
+// start runs a daemon on loopback ports until the test ends. done is closed when Run returned,
+// with its error in *runErr.
+func start(t *testing.T) (s *daemon.Server, cancel context.CancelFunc, done <-chan struct{}, runErr *error) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.GRPC.Addr = "127.0.0.1:0"
+	cfg.DataDir = t.TempDir()
+	s, err := daemon.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	runErr = new(error)
+	go func() {
+		*runErr = s.Run(ctx)
+		close(stopped)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-stopped
+	})
+	return s, cancel, stopped, runErr
+}
+
+func TestServe(t *testing.T) {
+	t.Parallel()
+	s, cancel, done, runErr := start(t)
+
+	conn, err := grpc.NewClient(s.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+
+	t.Run("grpc_health", func(t *testing.T) {
+		// Run only sets SERVING after the servers started: poll until then.
+		for {
+			resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
+			if err != nil {
+				t.Fatalf("health check: %v", err)
+			}
+			if resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+
+	t.Run("reflection_lists_services", func(t *testing.T) {
+		sctx, cancelStream := context.WithCancel(ctx)
+		defer cancelStream() // an open stream would hold up the graceful stop below
+		stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(sctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, svc := range resp.GetListServicesResponse().GetService() {
+			got = append(got, svc.GetName())
+		}
+		slices.Sort(got)
+		want := []string{
+			"grpc.health.v1.Health",
+			"grpc.reflection.v1.ServerReflection",
+			"grpc.reflection.v1alpha.ServerReflection",
+			"hookstream.v1.EventService",
+			"hookstream.v1.QuarantineService",
+			"hookstream.v1.WebhookService",
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("services differ (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("webhook_to_subscriber", func(t *testing.T) {
+		sctx, cancelStream := context.WithCancel(ctx)
+		defer cancelStream()
+		sub, err := hookstreamv1.NewEventServiceClient(conn).Subscribe(sctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open := &hookstreamv1.SubscribeRequest{Kind: &hookstreamv1.SubscribeRequest_Open_{Open: &hookstreamv1.SubscribeRequest_Open{Group: "daemon-test"}}}
+		if err := sub.Send(open); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := sub.Recv(); err != nil || m.GetSubscribed() == nil {
+			t.Fatalf("subscribe: %v %v", m, err)
+		}
+		w := &moveapiv1.Webhook{EventName: "job.state.started", Timestamp: timestamppb.Now(), Detail: &moveapiv1.Detail{JobId: "j"}}
+		resp, err := hookstreamv1.NewWebhookServiceClient(conn).ReceiveMoveApiWebhook(ctx, &hookstreamv1.ReceiveMoveApiWebhookRequest{Webhook: w, WebhookId: "msg_daemon"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			m, err := sub.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if evs := m.GetEvents().GetEvents(); len(evs) > 0 {
+				if evs[0].GetEvent().GetId() != resp.GetReceipt().GetEventId() || evs[0].GetEvent().GetMoveapi().GetEventName() != "job.state.started" {
+					t.Errorf("subscriber got %v, want event %s", evs[0].GetEvent(), resp.GetReceipt().GetEventId())
+				}
+				return
+			}
+		}
+	})
+
+	for _, path := range []string{"/healthz", "/readyz"} {
+		t.Run(path[1:], func(t *testing.T) {
+			resp, err := http.Get("http://" + s.HTTPAddr().String() + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("GET %s: got status %d, want 200", path, resp.StatusCode)
+			}
+		})
+	}
+
+	cancel()
+	select {
+	case <-done:
+		if *runErr != nil {
+			t.Fatalf("Run after cancel: got %v, want nil", *runErr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after its context was cancelled")
+	}
+	if _, err := http.Get("http://" + s.HTTPAddr().String() + "/healthz"); err == nil {
+		t.Error("HTTP still answers after shutdown")
+	}
+}
