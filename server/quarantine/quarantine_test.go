@@ -116,3 +116,38 @@ func TestListGetRedrive(t *testing.T) {
 		t.Errorf("redriven entry: got %v, want NotFound", err)
 	}
 }
+
+// TestRedriveDeadLetter stores a dead-lettered event again as a new event with its own id.
+func TestRedriveDeadLetter(t *testing.T) {
+	t.Parallel()
+	_, q, _, l := setup(t)
+	ctx := context.Background()
+	ev := &hookstreamv1.Event{
+		Id: uuid.Must(uuid.NewV7()).String(), Provider: hookstreamv1.Provider_PROVIDER_MVMNT, Type: "SHIPMENT_BOOKED",
+		DedupKey: "SHIPMENT_BOOKED/x/y", Raw: []byte(`{}`), Sequence: 7,
+		Payload: &hookstreamv1.Event_Mvmnt{Mvmnt: &mvmntv1.Event{Event: "SHIPMENT_BOOKED", Timestamp: timestamppb.Now()}},
+	}
+	id := uuid.Must(uuid.NewV7()).String()
+	if err := ingest.Quarantine(ctx, l, &hookstreamv1.QuarantineEntry{Id: id, Reason: hookstreamv1.QuarantineEntry_REASON_DEAD_LETTER, Provider: ev.Provider, Event: ev, ConsumerGroup: "g", DeliveryAttempts: 5, ReceivedAt: timestamppb.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := q.RedriveEntry(ctx, &hookstreamv1.RedriveEntryRequest{Id: id})
+	if err != nil {
+		t.Fatalf("redrive: %v", err)
+	}
+	r := resp.GetReceipts()
+	if len(r) != 1 || r[0].GetDuplicate() || r[0].GetEventId() == ev.GetId() {
+		t.Fatalf("receipts %v, want one new event", r)
+	}
+	s, err := l.JetStream().Stream(ctx, eventlog.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.GetMsg(ctx, r[0].GetSequence())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Header.Get(eventlog.IDHeader) != r[0].GetEventId() || m.Subject != "hookstream.events.mvmnt.SHIPMENT_BOOKED" {
+		t.Errorf("stored %s on %s, want %s on hookstream.events.mvmnt.SHIPMENT_BOOKED", m.Header.Get(eventlog.IDHeader), m.Subject, r[0].GetEventId())
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -39,9 +40,15 @@ type env struct {
 
 // start runs the ingestion and event services over a real gRPC server on loopback, on an embedded
 // event log in dir.
-func start(t *testing.T, dir string) *env {
+func start(t testing.TB, dir string) *env {
 	t.Helper()
-	l, err := eventlog.Open(context.Background(), eventlog.Options{DataDir: dir})
+	return startWith(t, eventlog.Options{DataDir: dir})
+}
+
+func startWith(t testing.TB, o eventlog.Options) *env {
+	t.Helper()
+	dir := o.DataDir
+	l, err := eventlog.Open(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +87,7 @@ func start(t *testing.T, dir string) *env {
 }
 
 // send stores n Move API webhooks with distinct ids and returns their event ids in order.
-func (e *env) send(t *testing.T, prefix string, n int) []string {
+func (e *env) send(t testing.TB, prefix string, n int) []string {
 	t.Helper()
 	var ids []string
 	for i := range n {
@@ -95,13 +102,13 @@ func (e *env) send(t *testing.T, prefix string, n int) []string {
 }
 
 type sub struct {
-	t      *testing.T
+	t      testing.TB
 	stream hookstreamv1.EventService_SubscribeClient
 	cancel context.CancelFunc
 	got    chan *hookstreamv1.SubscribeResponse
 }
 
-func (e *env) subscribe(t *testing.T, open *hookstreamv1.SubscribeRequest_Open) *sub {
+func (e *env) subscribe(t testing.TB, open *hookstreamv1.SubscribeRequest_Open) *sub {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := e.client.Subscribe(ctx)
@@ -526,4 +533,37 @@ func TestTailGetList(t *testing.T) {
 			break
 		}
 	}
+}
+
+// TestExternalServer runs hookstream's log on a separate nats-server the test starts on loopback,
+// as a cluster deployment would: appends, a group, acks and a redelivery behave as embedded.
+func TestExternalServer(t *testing.T) {
+	t.Parallel()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+
+	e := startWith(t, eventlog.Options{URL: ns.ClientURL()})
+	want := e.send(t, "ext", 10)
+	s := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "ext", Start: all(), AckDeadline: durationpb.New(time.Second)})
+	got := s.next(10, 10*time.Second)
+	if fmt.Sprint(eventIDs(got)) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", eventIDs(got), want)
+	}
+	s.ack(got[1:])
+	again := s.next(1, 5*time.Second)
+	if again[0].GetEvent().GetId() != want[0] || again[0].GetDeliveryAttempt() != 2 {
+		t.Errorf("redelivery %s attempt %d, want %s attempt 2", again[0].GetEvent().GetId(), again[0].GetDeliveryAttempt(), want[0])
+	}
+	s.ack(again)
+	if dup := e.send(t, "ext", 1); dup[0] == "" {
+		t.Error("resend got no receipt")
+	}
+	s.none(1500 * time.Millisecond)
 }
