@@ -24,7 +24,7 @@ func BenchmarkAppend(b *testing.B) {
 		name     string
 		minBatch int
 		workers  int
-	}{{"plain", 0, 1}, {"committer", eventlog.DefaultMinBatch, 1}, {"committer2", eventlog.DefaultMinBatch, 2}}
+	}{{"plain", 0, 1}, {"committer", eventlog.DefaultMinBatch, 1}, {"committer2", eventlog.DefaultMinBatch, 2}, {"committer3", eventlog.DefaultMinBatch, 3}}
 	for _, durability := range []eventlog.Durability{eventlog.DurabilityAlways, eventlog.DurabilityOS} {
 		for _, producers := range []int{1, 64} {
 			for _, mode := range modes {
