@@ -11,8 +11,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	moveapiv1 "github.com/hookstream/hookstream/gen/hookstream/moveapi/v1"
+	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/eventlog"
 	"github.com/hookstream/hookstream/server/ingest"
 )
