@@ -6,6 +6,8 @@
 package convert
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -38,8 +40,26 @@ var MarshalOptions = protojson.MarshalOptions{UseProtoNames: true}
 
 // Marshaler returns the grpc-gateway marshaler for application/json, with UnmarshalOptions and
 // MarshalOptions. The gateway decodes request bodies with it, so tests decode through it too.
+// Its output is compact JSON: protojson varies its whitespace on purpose, and a provider's
+// contract may fix the exact answer (the listener's
+// {"message":"Event received successfully","status":"RECEIVED"}).
 func Marshaler() runtime.Marshaler {
-	return &runtime.JSONPb{MarshalOptions: MarshalOptions, UnmarshalOptions: UnmarshalOptions}
+	return compactJSONPb{&runtime.JSONPb{MarshalOptions: MarshalOptions, UnmarshalOptions: UnmarshalOptions}}
+}
+
+type compactJSONPb struct{ *runtime.JSONPb }
+
+func (m compactJSONPb) Marshal(v any) ([]byte, error) {
+	b, err := m.JSONPb.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	out.Grow(len(b))
+	if err := json.Compact(&out, b); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
 
 // Unmarshal decodes one provider JSON payload into m with UnmarshalOptions. Errors wrap
