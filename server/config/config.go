@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-viper/mapstructure/v2"
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/env/v2"
 	"github.com/knadh/koanf/providers/file"
@@ -41,8 +42,39 @@ type Config struct {
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
 	// EventLog configures the event log (NATS JetStream).
 	EventLog EventLog `koanf:"eventlog"`
+	// Providers holds the credentials of each provider's route.
+	Providers Providers `koanf:"providers"`
 	// Listeners are the Moveworks-style webhook listeners, by id (a UUID).
 	Listeners map[string]Listener `koanf:"listeners"`
+}
+
+// Providers holds the credentials of each provider's route. A provider with none accepts nothing
+// (401) unless it is marked insecure.
+type Providers struct {
+	// MoveAPI: Svix signing secrets ("whsec_…"), several while rotating.
+	MoveAPI MoveAPI `koanf:"moveapi"`
+	// Movement: shared secrets accepted as ?token=, Bearer or Basic password.
+	Movement Tokens `koanf:"movement"`
+	// MVMNT: x-api-key tokens (current and previous).
+	MVMNT Tokens `koanf:"mvmnt"`
+}
+
+// MoveAPI configures the Move API route.
+type MoveAPI struct {
+	// Secrets are the Svix endpoint secrets; env HOOKSTREAM_PROVIDERS_MOVEAPI_SECRETS, comma-separated.
+	Secrets []string `koanf:"secrets"`
+	// Tolerance is the accepted clock skew of svix-timestamp, both ways. Default 5 min.
+	Tolerance time.Duration `koanf:"tolerance"`
+	// Insecure accepts requests without checking them. Never in production.
+	Insecure bool `koanf:"insecure"`
+}
+
+// Tokens configures a route authenticated by shared tokens.
+type Tokens struct {
+	// Tokens accepted; env HOOKSTREAM_PROVIDERS_<NAME>_TOKENS, comma-separated.
+	Tokens []string `koanf:"tokens"`
+	// Insecure accepts requests without checking them. Never in production.
+	Insecure bool `koanf:"insecure"`
 }
 
 // EventLog configures the event log.
@@ -74,12 +106,37 @@ type Listener struct {
 	// DefaultType is the event type of notifications without "event_type". Default
 	// "notification".
 	DefaultType string `koanf:"default_type"`
+	// Tokens are the Bearer tokens accepted (opaque strings).
+	Tokens []string `koanf:"tokens"`
+	// HMAC, when its secrets are set, also requires an HMAC of the raw body in a header.
+	HMAC ListenerHMAC `koanf:"hmac"`
+	// DedupHeader names a request header carrying the notification's unique id. Empty: the
+	// dedup key is a hash of the body.
+	DedupHeader string `koanf:"dedup_header"`
+	// Insecure accepts requests without checking them. Never in production.
+	Insecure bool `koanf:"insecure"`
+}
+
+// ListenerHMAC configures a listener's body signature.
+type ListenerHMAC struct {
+	// Header carrying the signature, e.g. "X-Hub-Signature-256".
+	Header string `koanf:"header"`
+	// Algorithm: "sha256" (default) or "sha512".
+	Algorithm string `koanf:"algorithm"`
+	// Prefix before the digest, e.g. "sha256=". May be empty.
+	Prefix string `koanf:"prefix"`
+	// Encoding of the digest: "hex" (default) or "base64".
+	Encoding string `koanf:"encoding"`
+	// Secrets, several while rotating.
+	Secrets []string `koanf:"secrets"`
 }
 
 // HTTP configures the HTTP listener.
 type HTTP struct {
 	// Addr is the address to listen on, host:port. Default ":8080".
 	Addr string `koanf:"addr"`
+	// BodyLimit is the largest webhook body accepted, in bytes. Default 1 MiB.
+	BodyLimit int64 `koanf:"body_limit"`
 }
 
 // GRPC configures the gRPC listener.
@@ -92,7 +149,8 @@ type GRPC struct {
 // Default returns the built-in defaults.
 func Default() Config {
 	return Config{
-		HTTP:            HTTP{Addr: ":8080"},
+		HTTP:            HTTP{Addr: ":8080", BodyLimit: 1 << 20},
+		Providers:       Providers{MoveAPI: MoveAPI{Tolerance: 5 * time.Minute}},
 		GRPC:            GRPC{Addr: "127.0.0.1:9090"},
 		DataDir:         "data",
 		ShutdownTimeout: 15 * time.Second,
@@ -167,7 +225,15 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
 	}
 
 	var c Config
-	if err := k.UnmarshalWithConf("", &c, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
+	dc := &mapstructure.DecoderConfig{
+		// Lists come from the environment as comma-separated values ("new,old").
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(","),
+		),
+		WeaklyTypedInput: true,
+	}
+	if err := k.UnmarshalWithConf("", &c, koanf.UnmarshalConf{Tag: "koanf", DecoderConfig: dc}); err != nil {
 		return Config{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return c, c.check()

@@ -56,6 +56,15 @@ func TestLoad(t *testing.T) {
 				c.EventLog.NATSURL, c.EventLog.Replicas, c.EventLog.Durability, c.EventLog.MaxAge = "nats://10.0.0.1:4222", 3, "os", time.Hour
 			}),
 		},
+		{
+			name: "provider_secrets_from_env",
+			env:  map[string]string{"HOOKSTREAM_PROVIDERS_MVMNT_TOKENS": "new,old", "HOOKSTREAM_PROVIDERS_MOVEAPI_SECRETS": "whsec_a", "HOOKSTREAM_PROVIDERS_MOVEMENT_INSECURE": "true"},
+			want: withDefaults(func(c *config.Config) {
+				c.Providers.MVMNT.Tokens = []string{"new", "old"}
+				c.Providers.MoveAPI.Secrets = []string{"whsec_a"}
+				c.Providers.Movement.Insecure = true
+			}),
+		},
 		{name: "bad_durability", args: []string{"--durability", "sometimes"}, wantErr: config.ErrInvalid},
 		{name: "bad_replicas", args: []string{"--replicas", "0"}, wantErr: config.ErrInvalid},
 		{

@@ -45,6 +45,12 @@ type Delivery struct {
 	Headers map[string]string
 	// ReceivedAt is when the request arrived; now when zero.
 	ReceivedAt time.Time
+	// WebhookID is the verified Svix message id of a Move API request. It overrides the
+	// request's webhook_id.
+	WebhookID string
+	// DedupID is a listener notification's dedup id from its configured header. On the HTTP
+	// path it overrides the request's dedup_id, even when empty.
+	DedupID string
 }
 
 type deliveryKey struct{}
@@ -101,6 +107,9 @@ func New(o Options) (*Service, error) {
 // ReceiveMoveApiWebhook implements hookstreamv1.WebhookServiceServer.
 func (s *Service) ReceiveMoveApiWebhook(ctx context.Context, req *hookstreamv1.ReceiveMoveApiWebhookRequest) (*hookstreamv1.ReceiveMoveApiWebhookResponse, error) {
 	in := s.start(ctx, hookstreamv1.Provider_PROVIDER_MOVEAPI, req.GetRaw(), req.GetWebhook())
+	if d, ok := FromContext(ctx); ok && d.WebhookID != "" {
+		req.WebhookId = d.WebhookID
+	}
 	in.keep(HeaderWebhookID, req.GetWebhookId())
 	if err := s.validate(ctx, in, req); err != nil {
 		return nil, err
@@ -171,6 +180,9 @@ func (s *Service) NotifyListener(ctx context.Context, req *hookstreamv1.NotifyLi
 		return nil, status.Error(codes.NotFound, "unknown listener")
 	}
 	in := s.start(ctx, hookstreamv1.Provider_PROVIDER_LISTENER, req.GetRaw(), req.GetBody())
+	if d, ok := FromContext(ctx); ok && d.Raw != nil {
+		req.DedupId = d.DedupID
+	}
 	in.keep(HeaderListenerID, req.GetListenerId())
 	in.keep(HeaderDedupID, req.GetDedupId())
 	if err := s.validate(ctx, in, req); err != nil {
