@@ -2,10 +2,14 @@ package main_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -43,7 +47,13 @@ func freePort(t *testing.T) string {
 // startProcess starts the binary and waits until it serves.
 func startProcess(t *testing.T, bin string, args ...string) *exec.Cmd {
 	t.Helper()
+	return startProcessEnv(t, bin, nil, args...)
+}
+
+func startProcessEnv(t *testing.T, bin string, env []string, args ...string) *exec.Cmd {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -125,22 +135,7 @@ func TestKillKeepsAcknowledged(t *testing.T) {
 
 			cmd := startProcess(t, bin, args...)
 			defer func() { cmd.Process.Kill(); cmd.Wait() }()
-			events := hookstreamv1.NewEventServiceClient(conn)
-			stored := map[string]int{}
-			req := &hookstreamv1.ListEventsRequest{PageSize: 1000}
-			for {
-				page, err := events.ListEvents(context.Background(), req, grpc.WaitForReady(true))
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, e := range page.GetEvents() {
-					stored[e.GetDedupKey()]++
-				}
-				if page.GetNextPageToken() == "" {
-					break
-				}
-				req.PageToken = page.GetNextPageToken()
-			}
+			stored := listAll(t, conn)
 			if len(acked) < 100 {
 				t.Fatalf("only %d webhooks acknowledged across %d kills: the test did not load hookstream", len(acked), kills)
 			}
@@ -161,4 +156,104 @@ func TestKillKeepsAcknowledged(t *testing.T) {
 			t.Logf("durability %s: %d acknowledged, %d stored, %d lost over %d kills", durability, len(acked), len(stored), lost, kills)
 		})
 	}
+}
+
+// listAll returns how many times each dedup key is stored.
+func listAll(t *testing.T, conn *grpc.ClientConn) map[string]int {
+	t.Helper()
+	events := hookstreamv1.NewEventServiceClient(conn)
+	stored := map[string]int{}
+	req := &hookstreamv1.ListEventsRequest{PageSize: 1000}
+	for {
+		page, err := events.ListEvents(context.Background(), req, grpc.WaitForReady(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page.GetEvents() {
+			stored[e.GetDedupKey()]++
+		}
+		if page.GetNextPageToken() == "" {
+			return stored
+		}
+		req.PageToken = page.GetNextPageToken()
+	}
+}
+
+// TestKillOverHTTP kills hookstream with SIGKILL several times while 16 clients send signed MVMNT
+// deliveries over HTTP, some of them retries: every delivery answered 2xx is stored exactly once.
+func TestKillOverHTTP(t *testing.T) {
+	t.Parallel()
+	bin := build(t)
+	dir := t.TempDir()
+	httpAddr, grpcAddr := freePort(t), freePort(t)
+	env := []string{"HOOKSTREAM_PROVIDERS_MVMNT_TOKENS=kill-test-token"}
+	args := []string{"--http-addr", httpAddr, "--grpc-addr", grpcAddr, "--data-dir", dir}
+	client := &http.Client{Timeout: 2 * time.Second}
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	var next atomic.Int64
+	const kills = 4
+	for k := range kills {
+		cmd := startProcessEnv(t, bin, env, args...)
+		ctx, stop := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					n := next.Add(1)
+					if n%5 == 0 {
+						n -= 3 // a retry of an earlier delivery
+					}
+					id := fmt.Sprintf("660e8400-e29b-41d4-a716-%012d", n)
+					body := fmt.Sprintf(`{"sentAt":"2025-01-15T14:30:00Z","events":[{"event":"SHIPMENT_DELIVERED","timestamp":"2025-01-15T14:30:00Z","data":{"id":%q}}]}`, id)
+					req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+httpAddr+"/webhooks/mvmnt", bytes.NewReader([]byte(body)))
+					req.Header.Set("X-Api-Key", "kill-test-token")
+					resp, err := client.Do(req)
+					if err != nil {
+						continue
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode/100 == 2 {
+						mu.Lock()
+						acked["SHIPMENT_DELIVERED/"+id+"/2025-01-15T14:30:00Z"] = true
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Duration(300+100*k) * time.Millisecond)
+		cmd.Process.Kill()
+		cmd.Wait()
+		stop()
+		wg.Wait()
+	}
+	cmd := startProcessEnv(t, bin, env, args...)
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stored := listAll(t, conn)
+	if len(acked) < 100 {
+		t.Fatalf("only %d deliveries acknowledged across %d kills", len(acked), kills)
+	}
+	lost := 0
+	for key := range acked {
+		if stored[key] == 0 {
+			lost++
+		}
+	}
+	for key, n := range stored {
+		if n != 1 {
+			t.Errorf("%s stored %d times, want once", key, n)
+		}
+	}
+	if lost > 0 {
+		t.Errorf("%d of %d acknowledged deliveries lost", lost, len(acked))
+	}
+	t.Logf("%d acknowledged over HTTP, %d stored, %d lost over %d kills", len(acked), len(stored), lost, kills)
 }

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -24,6 +25,7 @@ import (
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/config"
 	"github.com/hookstream/hookstream/server/eventlog"
+	"github.com/hookstream/hookstream/server/gateway"
 	"github.com/hookstream/hookstream/server/ingest"
 	"github.com/hookstream/hookstream/server/quarantine"
 	"github.com/hookstream/hookstream/server/stream"
@@ -60,6 +62,8 @@ type Server struct {
 
 	grpcLis net.Listener
 	httpLis net.Listener
+	conn    *grpc.ClientConn // to our own gRPC server, for EventService's HTTP routes
+	front   *gateway.Handler
 }
 
 // New opens the event log, binds the listeners named in cfg and builds the servers. It returns
@@ -134,7 +138,36 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	hookstreamv1.RegisterEventServiceServer(s.grpc, eventService)
 	hookstreamv1.RegisterQuarantineServiceServer(s.grpc, quarantineService)
 
+	// EventService's HTTP routes go through a client connection to the gRPC server (Tail is a
+	// stream); the webhook routes call the ingestion core in-process.
+	s.conn, err = grpc.NewClient(grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		s.closeEarly()
+		return nil, fmt.Errorf("grpc client: %w", err)
+	}
+	moveapi, movement, mvmnt, gwListeners, err := verifiers(cfg, log)
+	if err != nil {
+		s.closeEarly()
+		return nil, err
+	}
+	s.front, err = gateway.New(ctx, gateway.Options{
+		Webhooks:  webhooks,
+		Events:    s.conn,
+		Log:       events,
+		MoveAPI:   moveapi,
+		Movement:  movement,
+		MVMNT:     mvmnt,
+		Listeners: gwListeners,
+		BodyLimit: cfg.HTTP.BodyLimit,
+		Logger:    log,
+	})
+	if err != nil {
+		s.closeEarly()
+		return nil, err
+	}
+
 	mux := http.NewServeMux()
+	mux.Handle("/", s.front)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		w.Write([]byte("ok\n"))
@@ -155,6 +188,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}
 	return s, nil
 }
+
+// closeEarly releases what New acquired when New fails half way.
+func (s *Server) closeEarly() {
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	s.grpcLis.Close()
+	s.httpLis.Close()
+	s.events.Close()
+}
+
+// Unauthorized returns how many webhook requests were answered 401.
+func (s *Server) Unauthorized() int64 { return s.front.Unauthorized() }
 
 // GRPCAddr is the address the gRPC server listens on.
 func (s *Server) GRPCAddr() net.Addr { return s.grpcLis.Addr() }
@@ -207,6 +253,7 @@ func (s *Server) Run(ctx context.Context) error {
 	})
 	err := g.Wait()
 	// Only now: every request and stream has ended, so nothing acknowledged is in flight.
+	s.conn.Close()
 	s.events.Close()
 	return err
 }
