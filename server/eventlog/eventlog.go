@@ -157,6 +157,12 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 	}
 	l.events = newCommitter(l.js, o.commitWorkers())
 	l.quarantine = newCommitter(l.js, 1)
+	if o.URL == "" && o.Durability == DurabilityOS {
+		// Batches exist to share fsyncs; with no fsync to share, an atomic batch only adds its
+		// staging cost (measured: a batch of 64 took 7.8 ms, 64 pipelined publishes 1 ms).
+		l.events.SetMinBatch(0)
+		l.quarantine.SetMinBatch(0)
+	}
 	return l, nil
 }
 

@@ -52,7 +52,7 @@ type frontDoor struct {
 
 // start runs the real front door (gateway handler in a net/http server) on the real ingestion
 // core, an embedded event log and EventService over gRPC on loopback.
-func start(t *testing.T, now func() time.Time) *frontDoor {
+func start(t testing.TB, now func() time.Time) *frontDoor {
 	t.Helper()
 	l, err := eventlog.Open(context.Background(), eventlog.Options{DataDir: t.TempDir()})
 	if err != nil {
@@ -110,7 +110,7 @@ func start(t *testing.T, now func() time.Time) *frontDoor {
 }
 
 // signed builds a correctly authenticated request of provider for body.
-func signed(t *testing.T, base, provider string, body []byte) *http.Request {
+func signed(t testing.TB, base, provider string, body []byte) *http.Request {
 	t.Helper()
 	var r *http.Request
 	switch provider {
@@ -141,7 +141,7 @@ func signed(t *testing.T, base, provider string, body []byte) *http.Request {
 	return r
 }
 
-func do(t *testing.T, r *http.Request) (*http.Response, []byte) {
+func do(t testing.TB, r *http.Request) (*http.Response, []byte) {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(r)
 	if err != nil {
