@@ -72,7 +72,9 @@ type Options struct {
 	DuplicateWindow time.Duration
 	// QuarantineMaxAge drops quarantine entries older than this. Default 30 days.
 	QuarantineMaxAge time.Duration
-	// CommitWorkers is how many commits of the events stream may run at once. Default 1.
+	// CommitWorkers is how many commits of the events stream may run at once. Default 2: a
+	// second commit overlaps the fixed cost of the first (measured: 64 producers, 6.1–7.1k
+	// appends/s with 2, 4.2–4.9k with 1, 4.4–6.5k with 3).
 	CommitWorkers int
 	// Logger receives the embedded server's warnings and errors.
 	Logger *slog.Logger
@@ -263,7 +265,7 @@ func (n *natsLogger) Fatalf(format string, v ...any) {
 
 func (o Options) commitWorkers() int {
 	if o.CommitWorkers <= 0 {
-		return 1
+		return 2
 	}
 	return o.CommitWorkers
 }
