@@ -32,11 +32,11 @@ import (
 )
 
 // HTTP server timeouts. Providers send small bodies and expect an answer within seconds (MVMNT:
-// 5 s, Svix: 15 s); long-lived gateway streams (Tail) are not bound by WriteTimeout because they
-// are served with a per-request deadline of their own.
+// 5 s, Svix: 15 s). The long-lived Tail stream lifts its own write deadline (package gateway).
 const (
 	readHeaderTimeout = 5 * time.Second
 	readTimeout       = 30 * time.Second
+	writeTimeout      = 30 * time.Second
 	idleTimeout       = 2 * time.Minute
 )
 
@@ -183,6 +183,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Handler:           mux,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}

@@ -1,6 +1,8 @@
 package daemon_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -136,6 +138,30 @@ func TestServe(t *testing.T) {
 				}
 				return
 			}
+		}
+	})
+
+	t.Run("http_tail_and_list", func(t *testing.T) {
+		tctx, cancelTail := context.WithTimeout(ctx, 5*time.Second)
+		defer cancelTail()
+		req, _ := http.NewRequestWithContext(tctx, http.MethodGet, "http://"+s.HTTPAddr().String()+"/v1/events:tail?start.policy=POLICY_ALL", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		line, err := bufio.NewReader(resp.Body).ReadBytes('\n')
+		if err != nil || !bytes.Contains(line, []byte(`"type":"job.state.started"`)) {
+			t.Errorf("tail over HTTP: %s %v", line, err)
+		}
+		list, err := http.Get("http://" + s.HTTPAddr().String() + "/v1/events?page_size=10")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(list.Body)
+		list.Body.Close()
+		if list.StatusCode != 200 || !bytes.Contains(body, []byte(`"dedup_key":"msg_daemon"`)) || list.Header.Get("X-Request-Id") == "" {
+			t.Errorf("list over HTTP: %d %s", list.StatusCode, body)
 		}
 	})
 

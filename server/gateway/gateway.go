@@ -136,6 +136,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := requestID(r)
 	w.Header().Set("X-Request-Id", id)
 	if !strings.HasPrefix(r.URL.Path, "/webhooks/") {
+		if strings.HasSuffix(r.URL.Path, ":tail") {
+			// Tail streams for as long as the client reads: lift the server's write timeout.
+			http.NewResponseController(w).SetWriteDeadline(time.Time{})
+		}
 		h.mux.ServeHTTP(w, r)
 		return
 	}
