@@ -96,42 +96,17 @@ func TestKillKeepsAcknowledged(t *testing.T) {
 			defer conn.Close()
 			client := hookstreamv1.NewWebhookServiceClient(conn)
 
-			var mu sync.Mutex
-			acked := map[string]bool{}
-			var next atomic.Int64
 			const kills = 4
-			for k := range kills {
-				cmd := startProcess(t, bin, args...)
-				ctx, stop := context.WithCancel(context.Background())
-				var wg sync.WaitGroup
-				for range 16 {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for ctx.Err() == nil {
-							n := next.Add(1)
-							id := fmt.Sprintf("msg_%d", n)
-							if n%5 == 0 { // a retry of an earlier webhook
-								id = fmt.Sprintf("msg_%d", n-3)
-							}
-							w := &moveapiv1.Webhook{EventName: "job.state.completed", Timestamp: timestamppb.Now(), Detail: &moveapiv1.Detail{JobId: id}}
-							rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-							_, err := client.ReceiveMoveApiWebhook(rctx, &hookstreamv1.ReceiveMoveApiWebhookRequest{Webhook: w, WebhookId: id})
-							cancel()
-							if err == nil {
-								mu.Lock()
-								acked[id] = true
-								mu.Unlock()
-							}
-						}
-					}()
+			acked := killLoop(t, bin, nil, args, kills, func(ctx context.Context, n int64) string {
+				id := fmt.Sprintf("msg_%d", n)
+				w := &moveapiv1.Webhook{EventName: "job.state.completed", Timestamp: timestamppb.Now(), Detail: &moveapiv1.Detail{JobId: id}}
+				rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				defer cancel()
+				if _, err := client.ReceiveMoveApiWebhook(rctx, &hookstreamv1.ReceiveMoveApiWebhookRequest{Webhook: w, WebhookId: id}); err != nil {
+					return ""
 				}
-				time.Sleep(time.Duration(300+100*k) * time.Millisecond)
-				cmd.Process.Kill() // SIGKILL while appends are in flight
-				cmd.Wait()
-				stop()
-				wg.Wait()
-			}
+				return id
+			})
 
 			cmd := startProcess(t, bin, args...)
 			defer func() { cmd.Process.Kill(); cmd.Wait() }()
@@ -156,6 +131,45 @@ func TestKillKeepsAcknowledged(t *testing.T) {
 			t.Logf("durability %s: %d acknowledged, %d stored, %d lost over %d kills", durability, len(acked), len(stored), lost, kills)
 		})
 	}
+}
+
+// killLoop starts hookstream kills times and, each time, sends from 16 goroutines until it kills
+// the process with SIGKILL. send makes request n (every fifth is a retry of an earlier one) and
+// returns the dedup key of what was acknowledged, or "" for a failure. It returns the keys
+// acknowledged.
+func killLoop(t *testing.T, bin string, env, args []string, kills int, send func(ctx context.Context, n int64) string) map[string]bool {
+	t.Helper()
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	var next atomic.Int64
+	for k := range kills {
+		cmd := startProcessEnv(t, bin, env, args...)
+		ctx, stop := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					n := next.Add(1)
+					if n%5 == 0 {
+						n -= 3 // a retry of an earlier request
+					}
+					if key := send(ctx, n); key != "" {
+						mu.Lock()
+						acked[key] = true
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Duration(300+100*k) * time.Millisecond)
+		cmd.Process.Kill() // SIGKILL while requests are in flight
+		cmd.Wait()
+		stop()
+		wg.Wait()
+	}
+	return acked
 }
 
 // listAll returns how many times each dedup key is stored.
@@ -189,47 +203,23 @@ func TestKillOverHTTP(t *testing.T) {
 	env := []string{"HOOKSTREAM_PROVIDERS_MVMNT_TOKENS=kill-test-token"}
 	args := []string{"--http-addr", httpAddr, "--grpc-addr", grpcAddr, "--data-dir", dir}
 	client := &http.Client{Timeout: 2 * time.Second}
-	var mu sync.Mutex
-	acked := map[string]bool{}
-	var next atomic.Int64
 	const kills = 4
-	for k := range kills {
-		cmd := startProcessEnv(t, bin, env, args...)
-		ctx, stop := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		for range 16 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for ctx.Err() == nil {
-					n := next.Add(1)
-					if n%5 == 0 {
-						n -= 3 // a retry of an earlier delivery
-					}
-					id := fmt.Sprintf("660e8400-e29b-41d4-a716-%012d", n)
-					body := fmt.Sprintf(`{"sentAt":"2025-01-15T14:30:00Z","events":[{"event":"SHIPMENT_DELIVERED","timestamp":"2025-01-15T14:30:00Z","data":{"id":%q}}]}`, id)
-					req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+httpAddr+"/webhooks/mvmnt", bytes.NewReader([]byte(body)))
-					req.Header.Set("X-Api-Key", "kill-test-token")
-					resp, err := client.Do(req)
-					if err != nil {
-						continue
-					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode/100 == 2 {
-						mu.Lock()
-						acked["SHIPMENT_DELIVERED/"+id+"/2025-01-15T14:30:00Z"] = true
-						mu.Unlock()
-					}
-				}
-			}()
+	acked := killLoop(t, bin, env, args, kills, func(ctx context.Context, n int64) string {
+		id := fmt.Sprintf("660e8400-e29b-41d4-a716-%012d", n)
+		body := fmt.Sprintf(`{"sentAt":"2025-01-15T14:30:00Z","events":[{"event":"SHIPMENT_DELIVERED","timestamp":"2025-01-15T14:30:00Z","data":{"id":%q}}]}`, id)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+httpAddr+"/webhooks/mvmnt", bytes.NewReader([]byte(body)))
+		req.Header.Set("X-Api-Key", "kill-test-token")
+		resp, err := client.Do(req)
+		if err != nil {
+			return ""
 		}
-		time.Sleep(time.Duration(300+100*k) * time.Millisecond)
-		cmd.Process.Kill()
-		cmd.Wait()
-		stop()
-		wg.Wait()
-	}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			return ""
+		}
+		return "SHIPMENT_DELIVERED/" + id + "/2025-01-15T14:30:00Z"
+	})
 	cmd := startProcessEnv(t, bin, env, args...)
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -15,6 +15,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -150,73 +151,45 @@ func MvmntEvents(d *mvmntv1.Delivery) ([]*mvmntv1.Event, error) {
 	return out, nil
 }
 
-// entity says which typed message an MVMNT event's data is.
-type entity int
-
-const (
-	entityOther entity = iota
-	entityDeleted
-	entityCustomer
-	entityCompany
-	entityContact
-	entityCarrier
-	entityCarrierFactor
-	entityPaymentMethod
-	entityVendor
-	entityLocation
-	entityShipmentDelivered
-)
-
-// mvmntEntities maps every known MVMNT event type to the entity its data describes. It is derived
-// from the names of the EventType enum by the rules in mvmnt.v1.Event.data, so a type added to
-// the enum is typed without another table to keep in step.
-var mvmntEntities = func() map[mvmntv1.EventType]entity {
-	m := make(map[mvmntv1.EventType]entity)
+// mvmntData maps every known MVMNT event type to the field of mvmnt.v1.Event's data oneof that
+// types its data ("customer", "deleted", "other", …). It is derived from the names of the
+// EventType enum by the rules documented on that oneof, so a type added to the enum is typed
+// without another table to keep in step.
+var mvmntData = func() map[mvmntv1.EventType]protoreflect.Name {
+	m := make(map[mvmntv1.EventType]protoreflect.Name)
 	for num, full := range mvmntv1.EventType_name {
-		name := strings.TrimPrefix(full, "EVENT_TYPE_")
-		m[mvmntv1.EventType(num)] = entityOf(name)
+		m[mvmntv1.EventType(num)] = dataField(strings.TrimPrefix(full, "EVENT_TYPE_"))
 	}
 	return m
 }()
 
-func entityOf(name string) entity {
+func dataField(name string) protoreflect.Name {
 	group, action, _ := strings.Cut(name, "_")
 	lifecycle := strings.HasSuffix(name, "_CREATED") || strings.HasSuffix(name, "_UPDATED")
 	switch {
 	case strings.HasSuffix(name, "_DELETED"):
-		return entityDeleted
+		return "deleted"
 	case name == "SHIPMENT_DELIVERED":
-		return entityShipmentDelivered
+		return "shipment_delivered"
 	case strings.Contains(name, "_CONTACT_") && lifecycle:
-		return entityContact
+		return "contact"
 	case strings.Contains(name, "_PAYMENT_METHOD_") && lifecycle:
-		return entityPaymentMethod
+		return "payment_method"
 	case strings.HasPrefix(name, "CARRIER_FACTOR_") && lifecycle:
-		return entityCarrierFactor
+		return "carrier_factor"
 	case action == "CREATED" || action == "UPDATED" || (group == "CARRIER" && (action == "ACTIVATED" || action == "DEACTIVATED")):
 		switch group {
-		case "CUSTOMER":
-			return entityCustomer
-		case "COMPANY":
-			return entityCompany
-		case "CARRIER":
-			return entityCarrier
-		case "VENDOR":
-			return entityVendor
-		case "LOCATION":
-			return entityLocation
+		case "CUSTOMER", "COMPANY", "CARRIER", "VENDOR", "LOCATION":
+			return protoreflect.Name(strings.ToLower(group))
 		}
 	}
-	return entityOther
+	return "other"
 }
 
 // typeMvmntData sets e.data from the item's JSON data.
 func typeMvmntData(e *mvmntv1.Event, data *structpb.Struct) error {
-	kind := entityOther
-	if e.GetEventType() != mvmntv1.EventType_EVENT_TYPE_UNSPECIFIED {
-		kind = mvmntEntities[e.GetEventType()]
-	}
-	if kind == entityOther {
+	field, ok := mvmntData[e.GetEventType()]
+	if !ok || e.GetEventType() == mvmntv1.EventType_EVENT_TYPE_UNSPECIFIED || field == "other" {
 		e.Data = &mvmntv1.Event_Other{Other: untyped(data)}
 		return nil
 	}
@@ -224,40 +197,14 @@ func typeMvmntData(e *mvmntv1.Event, data *structpb.Struct) error {
 	if err != nil {
 		return err
 	}
-	var m proto.Message
-	switch kind {
-	case entityDeleted:
-		v := &mvmntv1.EntityRef{}
-		m, e.Data = v, &mvmntv1.Event_Deleted{Deleted: v}
-	case entityCustomer:
-		v := &mvmntv1.Customer{}
-		m, e.Data = v, &mvmntv1.Event_Customer{Customer: v}
-	case entityCompany:
-		v := &mvmntv1.Company{}
-		m, e.Data = v, &mvmntv1.Event_Company{Company: v}
-	case entityContact:
-		v := &mvmntv1.Contact{}
-		m, e.Data = v, &mvmntv1.Event_Contact{Contact: v}
-	case entityCarrier:
-		v := &mvmntv1.Carrier{}
-		m, e.Data = v, &mvmntv1.Event_Carrier{Carrier: v}
-	case entityCarrierFactor:
-		v := &mvmntv1.CarrierFactor{}
-		m, e.Data = v, &mvmntv1.Event_CarrierFactor{CarrierFactor: v}
-	case entityPaymentMethod:
-		v := &mvmntv1.PaymentMethod{}
-		m, e.Data = v, &mvmntv1.Event_PaymentMethod{PaymentMethod: v}
-	case entityVendor:
-		v := &mvmntv1.Vendor{}
-		m, e.Data = v, &mvmntv1.Event_Vendor{Vendor: v}
-	case entityLocation:
-		v := &mvmntv1.Location{}
-		m, e.Data = v, &mvmntv1.Event_Location{Location: v}
-	case entityShipmentDelivered:
-		v := &mvmntv1.ShipmentDelivered{}
-		m, e.Data = v, &mvmntv1.Event_ShipmentDelivered{ShipmentDelivered: v}
+	msg := e.ProtoReflect()
+	fd := msg.Descriptor().Fields().ByName(field)
+	v := msg.NewField(fd)
+	if err := UnmarshalOptions.Unmarshal(raw, v.Message().Interface()); err != nil {
+		return err
 	}
-	return UnmarshalOptions.Unmarshal(raw, m)
+	msg.Set(fd, v)
+	return nil
 }
 
 // untyped keeps data whose shape MVMNT does not publish, with the common fields typed.
