@@ -10,6 +10,7 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -23,25 +24,105 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// Customer is a customer (a shipper the broker moves freight for), as carried by CUSTOMER_CREATED and CUSTOMER_UPDATED.
+// Customer is a customer (a shipper the broker moves freight for): the data of CUSTOMER_CREATED
+// and CUSTOMER_UPDATED.
 type Customer struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The entity's id, a UUID.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// The human-readable id shown in MVMNT's UI. Empty when absent.
+	// The human-readable id shown in MVMNT's UI (e.g. "A123456"). Empty when absent.
 	FriendlyId string `protobuf:"bytes,2,opt,name=friendly_id,json=friendlyId,proto3" json:"friendly_id,omitempty"`
-	// The customer's own reference for the entity (e.g. an ERP id), at most 512 characters. Unset when null or absent.
+	// The customer's own reference for the entity (e.g. an ERP id), at most 512 characters. Unset
+	// when null or absent.
 	Key *string `protobuf:"bytes,3,opt,name=key,proto3,oneof" json:"key,omitempty"`
-	// When the entity was created in MVMNT. Unset when absent.
+	// When the entity was created in MVMNT.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	// When the entity was last changed. Unset when absent.
+	// When the entity was last changed.
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// When the entity was soft-deleted; unset (null) while it is live.
 	DeletedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
-	// The customer's name, e.g. "Acme Manufacturing Corp".
+	// The customer's name, e.g. "Acme Corporation".
 	Name string `protobuf:"bytes,7,opt,name=name,proto3" json:"name,omitempty"`
-	// The customer's status, e.g. "NEW" or "ACTIVE". Kept as a string: MVMNT may add statuses.
-	Status        string `protobuf:"bytes,8,opt,name=status,proto3" json:"status,omitempty"`
+	// The customer's status, e.g. "NEW", "ACTIVE", "INACTIVE".
+	Status string `protobuf:"bytes,8,opt,name=status,proto3" json:"status,omitempty"`
+	// The service tier, e.g. "PLATINUM", "GOLD".
+	ServiceTier *string `protobuf:"bytes,9,opt,name=service_tier,json=serviceTier,proto3,oneof" json:"service_tier,omitempty"`
+	// The customer's website URL.
+	Website *string `protobuf:"bytes,10,opt,name=website,proto3,oneof" json:"website,omitempty"`
+	// The main phone number, as entered (not normalised).
+	PhoneNumber *string `protobuf:"bytes,11,opt,name=phone_number,json=phoneNumber,proto3,oneof" json:"phone_number,omitempty"`
+	// The industry, e.g. "MANUFACTURING".
+	Industry *string `protobuf:"bytes,12,opt,name=industry,proto3,oneof" json:"industry,omitempty"`
+	// The annual revenue band, e.g. "OVER_100M".
+	AnnualRevenue *string `protobuf:"bytes,13,opt,name=annual_revenue,json=annualRevenue,proto3,oneof" json:"annual_revenue,omitempty"`
+	// The annual freight spend band, e.g. "10M_TO_50M".
+	AnnualSpend *string `protobuf:"bytes,14,opt,name=annual_spend,json=annualSpend,proto3,oneof" json:"annual_spend,omitempty"`
+	// How the customer buys freight, e.g. "CONTRACT".
+	SpendType *string `protobuf:"bytes,15,opt,name=spend_type,json=spendType,proto3,oneof" json:"spend_type,omitempty"`
+	// The NAICS industry code, e.g. "336411".
+	Naics *string `protobuf:"bytes,16,opt,name=naics,proto3,oneof" json:"naics,omitempty"`
+	// The US Employer Identification Number.
+	Ein *string `protobuf:"bytes,17,opt,name=ein,proto3,oneof" json:"ein,omitempty"`
+	// The D-U-N-S number.
+	Duns *string `protobuf:"bytes,18,opt,name=duns,proto3,oneof" json:"duns,omitempty"`
+	// Where the customer came from, e.g. "Referral".
+	LeadSource *string `protobuf:"bytes,19,opt,name=lead_source,json=leadSource,proto3,oneof" json:"lead_source,omitempty"`
+	// The "doing business as" name.
+	DbaName *string `protobuf:"bytes,20,opt,name=dba_name,json=dbaName,proto3,oneof" json:"dba_name,omitempty"`
+	// The head-count band, e.g. "1000_TO_5000".
+	NumberOfEmployees *string `protobuf:"bytes,21,opt,name=number_of_employees,json=numberOfEmployees,proto3,oneof" json:"number_of_employees,omitempty"`
+	// An id of the customer in another system.
+	ExternalId *string `protobuf:"bytes,22,opt,name=external_id,json=externalId,proto3,oneof" json:"external_id,omitempty"`
+	// The customer's currency, ISO 4217 (e.g. "USD").
+	Currency *string `protobuf:"bytes,23,opt,name=currency,proto3,oneof" json:"currency,omitempty"`
+	// The credit limit, in the customer's currency.
+	CreditLimit *float64 `protobuf:"fixed64,24,opt,name=credit_limit,json=creditLimit,proto3,oneof" json:"credit_limit,omitempty"`
+	// The credit usage at which MVMNT warns, in the customer's currency.
+	CreditUsageWarning *float64 `protobuf:"fixed64,25,opt,name=credit_usage_warning,json=creditUsageWarning,proto3,oneof" json:"credit_usage_warning,omitempty"`
+	// The amount of credit available without a credit request, in the customer's currency.
+	FreeCreditReq *float64 `protobuf:"fixed64,26,opt,name=free_credit_req,json=freeCreditReq,proto3,oneof" json:"free_credit_req,omitempty"`
+	// The default transport mode, e.g. "FTL".
+	DefaultMode *string `protobuf:"bytes,27,opt,name=default_mode,json=defaultMode,proto3,oneof" json:"default_mode,omitempty"`
+	// The default margin, as a fraction (0.15 is 15 %).
+	DefaultMargin *float64 `protobuf:"fixed64,28,opt,name=default_margin,json=defaultMargin,proto3,oneof" json:"default_margin,omitempty"`
+	// The minimum margin, as a fraction.
+	MinMargin *float64 `protobuf:"fixed64,29,opt,name=min_margin,json=minMargin,proto3,oneof" json:"min_margin,omitempty"`
+	// The maximum margin, as a fraction.
+	MaxMargin *float64 `protobuf:"fixed64,30,opt,name=max_margin,json=maxMargin,proto3,oneof" json:"max_margin,omitempty"`
+	// Default notes for the broker's staff on new shipments.
+	DefaultInternalNotes *string `protobuf:"bytes,31,opt,name=default_internal_notes,json=defaultInternalNotes,proto3,oneof" json:"default_internal_notes,omitempty"`
+	// Default notes for carriers on new shipments.
+	DefaultCarrierNotes *string `protobuf:"bytes,32,opt,name=default_carrier_notes,json=defaultCarrierNotes,proto3,oneof" json:"default_carrier_notes,omitempty"`
+	// Default notes shown to the customer on new shipments.
+	DefaultExternalNotes *string `protobuf:"bytes,33,opt,name=default_external_notes,json=defaultExternalNotes,proto3,oneof" json:"default_external_notes,omitempty"`
+	// Which notes are shown on documents by default, e.g. "SPLIT".
+	DefaultShowNotes *string `protobuf:"bytes,34,opt,name=default_show_notes,json=defaultShowNotes,proto3,oneof" json:"default_show_notes,omitempty"`
+	// Whether tenders from this customer are accepted automatically.
+	AutoAcceptTender *bool `protobuf:"varint,35,opt,name=auto_accept_tender,json=autoAcceptTender,proto3,oneof" json:"auto_accept_tender,omitempty"`
+	// The customer group, if any; null in MVMNT's examples, its shape is not published.
+	Group *structpb.Value `protobuf:"bytes,36,opt,name=group,proto3" json:"group,omitempty"`
+	// The customer's payment term.
+	PaymentTerm *PaymentTermRef `protobuf:"bytes,37,opt,name=payment_term,json=paymentTerm,proto3" json:"payment_term,omitempty"`
+	// Free-text notes.
+	Notes *string `protobuf:"bytes,38,opt,name=notes,proto3,oneof" json:"notes,omitempty"`
+	// Why the customer was deactivated, e.g. "PAYMENT_ISSUES". Null while active.
+	DeactivationReason *string `protobuf:"bytes,39,opt,name=deactivation_reason,json=deactivationReason,proto3,oneof" json:"deactivation_reason,omitempty"`
+	// Notes on the deactivation.
+	DeactivationNotes *string `protobuf:"bytes,40,opt,name=deactivation_notes,json=deactivationNotes,proto3,oneof" json:"deactivation_notes,omitempty"`
+	// When the customer was deactivated. Unset while active.
+	DeactivationDate *timestamppb.Timestamp `protobuf:"bytes,41,opt,name=deactivation_date,json=deactivationDate,proto3" json:"deactivation_date,omitempty"`
+	// When the account was closed. Unset while open.
+	ClosedAt *timestamppb.Timestamp `protobuf:"bytes,42,opt,name=closed_at,json=closedAt,proto3" json:"closed_at,omitempty"`
+	// Who closed the account; null in MVMNT's examples, its shape is not published.
+	ClosedBy *structpb.Value `protobuf:"bytes,43,opt,name=closed_by,json=closedBy,proto3" json:"closed_by,omitempty"`
+	// Notes on the closing.
+	ClosedNotes *string `protobuf:"bytes,44,opt,name=closed_notes,json=closedNotes,proto3,oneof" json:"closed_notes,omitempty"`
+	// The corporate address.
+	CorporateAddress *Address `protobuf:"bytes,45,opt,name=corporate_address,json=corporateAddress,proto3" json:"corporate_address,omitempty"`
+	// The billing address.
+	BillingAddress *Address `protobuf:"bytes,46,opt,name=billing_address,json=billingAddress,proto3" json:"billing_address,omitempty"`
+	// The customer's id in QuickBooks Online, when linked.
+	QboCustomerId *string `protobuf:"bytes,47,opt,name=qbo_customer_id,json=qboCustomerId,proto3,oneof" json:"qbo_customer_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -132,21 +213,320 @@ func (x *Customer) GetStatus() string {
 	return ""
 }
 
-// Company is a company record, as carried by COMPANY_CREATED and COMPANY_UPDATED.
+func (x *Customer) GetServiceTier() string {
+	if x != nil && x.ServiceTier != nil {
+		return *x.ServiceTier
+	}
+	return ""
+}
+
+func (x *Customer) GetWebsite() string {
+	if x != nil && x.Website != nil {
+		return *x.Website
+	}
+	return ""
+}
+
+func (x *Customer) GetPhoneNumber() string {
+	if x != nil && x.PhoneNumber != nil {
+		return *x.PhoneNumber
+	}
+	return ""
+}
+
+func (x *Customer) GetIndustry() string {
+	if x != nil && x.Industry != nil {
+		return *x.Industry
+	}
+	return ""
+}
+
+func (x *Customer) GetAnnualRevenue() string {
+	if x != nil && x.AnnualRevenue != nil {
+		return *x.AnnualRevenue
+	}
+	return ""
+}
+
+func (x *Customer) GetAnnualSpend() string {
+	if x != nil && x.AnnualSpend != nil {
+		return *x.AnnualSpend
+	}
+	return ""
+}
+
+func (x *Customer) GetSpendType() string {
+	if x != nil && x.SpendType != nil {
+		return *x.SpendType
+	}
+	return ""
+}
+
+func (x *Customer) GetNaics() string {
+	if x != nil && x.Naics != nil {
+		return *x.Naics
+	}
+	return ""
+}
+
+func (x *Customer) GetEin() string {
+	if x != nil && x.Ein != nil {
+		return *x.Ein
+	}
+	return ""
+}
+
+func (x *Customer) GetDuns() string {
+	if x != nil && x.Duns != nil {
+		return *x.Duns
+	}
+	return ""
+}
+
+func (x *Customer) GetLeadSource() string {
+	if x != nil && x.LeadSource != nil {
+		return *x.LeadSource
+	}
+	return ""
+}
+
+func (x *Customer) GetDbaName() string {
+	if x != nil && x.DbaName != nil {
+		return *x.DbaName
+	}
+	return ""
+}
+
+func (x *Customer) GetNumberOfEmployees() string {
+	if x != nil && x.NumberOfEmployees != nil {
+		return *x.NumberOfEmployees
+	}
+	return ""
+}
+
+func (x *Customer) GetExternalId() string {
+	if x != nil && x.ExternalId != nil {
+		return *x.ExternalId
+	}
+	return ""
+}
+
+func (x *Customer) GetCurrency() string {
+	if x != nil && x.Currency != nil {
+		return *x.Currency
+	}
+	return ""
+}
+
+func (x *Customer) GetCreditLimit() float64 {
+	if x != nil && x.CreditLimit != nil {
+		return *x.CreditLimit
+	}
+	return 0
+}
+
+func (x *Customer) GetCreditUsageWarning() float64 {
+	if x != nil && x.CreditUsageWarning != nil {
+		return *x.CreditUsageWarning
+	}
+	return 0
+}
+
+func (x *Customer) GetFreeCreditReq() float64 {
+	if x != nil && x.FreeCreditReq != nil {
+		return *x.FreeCreditReq
+	}
+	return 0
+}
+
+func (x *Customer) GetDefaultMode() string {
+	if x != nil && x.DefaultMode != nil {
+		return *x.DefaultMode
+	}
+	return ""
+}
+
+func (x *Customer) GetDefaultMargin() float64 {
+	if x != nil && x.DefaultMargin != nil {
+		return *x.DefaultMargin
+	}
+	return 0
+}
+
+func (x *Customer) GetMinMargin() float64 {
+	if x != nil && x.MinMargin != nil {
+		return *x.MinMargin
+	}
+	return 0
+}
+
+func (x *Customer) GetMaxMargin() float64 {
+	if x != nil && x.MaxMargin != nil {
+		return *x.MaxMargin
+	}
+	return 0
+}
+
+func (x *Customer) GetDefaultInternalNotes() string {
+	if x != nil && x.DefaultInternalNotes != nil {
+		return *x.DefaultInternalNotes
+	}
+	return ""
+}
+
+func (x *Customer) GetDefaultCarrierNotes() string {
+	if x != nil && x.DefaultCarrierNotes != nil {
+		return *x.DefaultCarrierNotes
+	}
+	return ""
+}
+
+func (x *Customer) GetDefaultExternalNotes() string {
+	if x != nil && x.DefaultExternalNotes != nil {
+		return *x.DefaultExternalNotes
+	}
+	return ""
+}
+
+func (x *Customer) GetDefaultShowNotes() string {
+	if x != nil && x.DefaultShowNotes != nil {
+		return *x.DefaultShowNotes
+	}
+	return ""
+}
+
+func (x *Customer) GetAutoAcceptTender() bool {
+	if x != nil && x.AutoAcceptTender != nil {
+		return *x.AutoAcceptTender
+	}
+	return false
+}
+
+func (x *Customer) GetGroup() *structpb.Value {
+	if x != nil {
+		return x.Group
+	}
+	return nil
+}
+
+func (x *Customer) GetPaymentTerm() *PaymentTermRef {
+	if x != nil {
+		return x.PaymentTerm
+	}
+	return nil
+}
+
+func (x *Customer) GetNotes() string {
+	if x != nil && x.Notes != nil {
+		return *x.Notes
+	}
+	return ""
+}
+
+func (x *Customer) GetDeactivationReason() string {
+	if x != nil && x.DeactivationReason != nil {
+		return *x.DeactivationReason
+	}
+	return ""
+}
+
+func (x *Customer) GetDeactivationNotes() string {
+	if x != nil && x.DeactivationNotes != nil {
+		return *x.DeactivationNotes
+	}
+	return ""
+}
+
+func (x *Customer) GetDeactivationDate() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeactivationDate
+	}
+	return nil
+}
+
+func (x *Customer) GetClosedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ClosedAt
+	}
+	return nil
+}
+
+func (x *Customer) GetClosedBy() *structpb.Value {
+	if x != nil {
+		return x.ClosedBy
+	}
+	return nil
+}
+
+func (x *Customer) GetClosedNotes() string {
+	if x != nil && x.ClosedNotes != nil {
+		return *x.ClosedNotes
+	}
+	return ""
+}
+
+func (x *Customer) GetCorporateAddress() *Address {
+	if x != nil {
+		return x.CorporateAddress
+	}
+	return nil
+}
+
+func (x *Customer) GetBillingAddress() *Address {
+	if x != nil {
+		return x.BillingAddress
+	}
+	return nil
+}
+
+func (x *Customer) GetQboCustomerId() string {
+	if x != nil && x.QboCustomerId != nil {
+		return *x.QboCustomerId
+	}
+	return ""
+}
+
+// Company is one of the broker's own companies (legal entities): the data of COMPANY_CREATED and
+// COMPANY_UPDATED.
 type Company struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The entity's id, a UUID.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// The human-readable id shown in MVMNT's UI. Empty when absent.
+	// The human-readable id shown in MVMNT's UI (e.g. "A123456"). Empty when absent.
 	FriendlyId string `protobuf:"bytes,2,opt,name=friendly_id,json=friendlyId,proto3" json:"friendly_id,omitempty"`
-	// The customer's own reference for the entity (e.g. an ERP id), at most 512 characters. Unset when null or absent.
+	// The customer's own reference for the entity (e.g. an ERP id), at most 512 characters. Unset
+	// when null or absent.
 	Key *string `protobuf:"bytes,3,opt,name=key,proto3,oneof" json:"key,omitempty"`
-	// When the entity was created in MVMNT. Unset when absent.
+	// When the entity was created in MVMNT.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	// When the entity was last changed. Unset when absent.
+	// When the entity was last changed.
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// When the entity was soft-deleted; unset (null) while it is live.
-	DeletedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
+	DeletedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
+	// The company's name.
+	Name *string `protobuf:"bytes,7,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	// The first address line.
+	AddressLine1 *string `protobuf:"bytes,8,opt,name=address_line1,json=addressLine1,proto3,oneof" json:"address_line1,omitempty"`
+	// The second address line.
+	AddressLine2 *string `protobuf:"bytes,9,opt,name=address_line2,json=addressLine2,proto3,oneof" json:"address_line2,omitempty"`
+	// The city.
+	City *string `protobuf:"bytes,10,opt,name=city,proto3,oneof" json:"city,omitempty"`
+	// The country, e.g. "USA".
+	Country *string `protobuf:"bytes,11,opt,name=country,proto3,oneof" json:"country,omitempty"`
+	// The fax number.
+	Fax *string `protobuf:"bytes,12,opt,name=fax,proto3,oneof" json:"fax,omitempty"`
+	// Whether the company only invoices.
+	InvoiceOnly *bool `protobuf:"varint,13,opt,name=invoice_only,json=invoiceOnly,proto3,oneof" json:"invoice_only,omitempty"`
+	// Text printed on the company's invoices.
+	InvoiceVerbiage *string `protobuf:"bytes,14,opt,name=invoice_verbiage,json=invoiceVerbiage,proto3,oneof" json:"invoice_verbiage,omitempty"`
+	// The primary contact's name.
+	PrimaryContactName *string `protobuf:"bytes,15,opt,name=primary_contact_name,json=primaryContactName,proto3,oneof" json:"primary_contact_name,omitempty"`
+	// The primary contact's email address.
+	PrimaryContactEmail *string `protobuf:"bytes,16,opt,name=primary_contact_email,json=primaryContactEmail,proto3,oneof" json:"primary_contact_email,omitempty"`
+	// The primary contact's phone number.
+	PrimaryContactPhone *string `protobuf:"bytes,17,opt,name=primary_contact_phone,json=primaryContactPhone,proto3,oneof" json:"primary_contact_phone,omitempty"`
+	// The MVMNT user who created the company.
+	CreatedBy     *UserRef `protobuf:"bytes,18,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -223,21 +603,134 @@ func (x *Company) GetDeletedAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// Contact is a contact person of a customer, carrier, location or vendor, as carried by the *_CONTACT_CREATED and *_CONTACT_UPDATED events.
+func (x *Company) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *Company) GetAddressLine1() string {
+	if x != nil && x.AddressLine1 != nil {
+		return *x.AddressLine1
+	}
+	return ""
+}
+
+func (x *Company) GetAddressLine2() string {
+	if x != nil && x.AddressLine2 != nil {
+		return *x.AddressLine2
+	}
+	return ""
+}
+
+func (x *Company) GetCity() string {
+	if x != nil && x.City != nil {
+		return *x.City
+	}
+	return ""
+}
+
+func (x *Company) GetCountry() string {
+	if x != nil && x.Country != nil {
+		return *x.Country
+	}
+	return ""
+}
+
+func (x *Company) GetFax() string {
+	if x != nil && x.Fax != nil {
+		return *x.Fax
+	}
+	return ""
+}
+
+func (x *Company) GetInvoiceOnly() bool {
+	if x != nil && x.InvoiceOnly != nil {
+		return *x.InvoiceOnly
+	}
+	return false
+}
+
+func (x *Company) GetInvoiceVerbiage() string {
+	if x != nil && x.InvoiceVerbiage != nil {
+		return *x.InvoiceVerbiage
+	}
+	return ""
+}
+
+func (x *Company) GetPrimaryContactName() string {
+	if x != nil && x.PrimaryContactName != nil {
+		return *x.PrimaryContactName
+	}
+	return ""
+}
+
+func (x *Company) GetPrimaryContactEmail() string {
+	if x != nil && x.PrimaryContactEmail != nil {
+		return *x.PrimaryContactEmail
+	}
+	return ""
+}
+
+func (x *Company) GetPrimaryContactPhone() string {
+	if x != nil && x.PrimaryContactPhone != nil {
+		return *x.PrimaryContactPhone
+	}
+	return ""
+}
+
+func (x *Company) GetCreatedBy() *UserRef {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return nil
+}
+
+// Contact is a contact person of a customer, carrier, vendor or location: the data of the
+// *_CONTACT_CREATED and *_CONTACT_UPDATED events. The owner is in the field named after it
+// (customer, carrier, vendor or location).
 type Contact struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The entity's id, a UUID.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// The human-readable id shown in MVMNT's UI. Empty when absent.
+	// The human-readable id shown in MVMNT's UI (e.g. "A123456"). Empty when absent.
 	FriendlyId string `protobuf:"bytes,2,opt,name=friendly_id,json=friendlyId,proto3" json:"friendly_id,omitempty"`
-	// The customer's own reference for the entity (e.g. an ERP id), at most 512 characters. Unset when null or absent.
+	// The customer's own reference for the entity (e.g. an ERP id), at most 512 characters. Unset
+	// when null or absent.
 	Key *string `protobuf:"bytes,3,opt,name=key,proto3,oneof" json:"key,omitempty"`
-	// When the entity was created in MVMNT. Unset when absent.
+	// When the entity was created in MVMNT.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	// When the entity was last changed. Unset when absent.
+	// When the entity was last changed.
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// When the entity was soft-deleted; unset (null) while it is live.
-	DeletedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
+	DeletedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
+	// The customer the contact belongs to (customer contacts).
+	Customer *EntitySummary `protobuf:"bytes,7,opt,name=customer,proto3" json:"customer,omitempty"`
+	// The carrier the contact belongs to (carrier contacts).
+	Carrier *EntitySummary `protobuf:"bytes,8,opt,name=carrier,proto3" json:"carrier,omitempty"`
+	// The vendor the contact belongs to (vendor contacts).
+	Vendor *EntitySummary `protobuf:"bytes,9,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	// The location the contact belongs to (location contacts).
+	Location *EntitySummary `protobuf:"bytes,10,opt,name=location,proto3" json:"location,omitempty"`
+	// The contact's name.
+	Name *string `protobuf:"bytes,11,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	// How to reach the contact.
+	ContactInfo *ContactInfo `protobuf:"bytes,12,opt,name=contact_info,json=contactInfo,proto3" json:"contact_info,omitempty"`
+	// The phone extension, e.g. "1234".
+	PhoneExtension *string `protobuf:"bytes,13,opt,name=phone_extension,json=phoneExtension,proto3,oneof" json:"phone_extension,omitempty"`
+	// Whether this is the owner's primary contact.
+	IsPrimary *bool `protobuf:"varint,14,opt,name=is_primary,json=isPrimary,proto3,oneof" json:"is_primary,omitempty"`
+	// The contact's roles (customer contacts), e.g. "BILLING", "ACCOUNT_MANAGER".
+	ContactTypes []string `protobuf:"bytes,15,rep,name=contact_types,json=contactTypes,proto3" json:"contact_types,omitempty"`
+	// The contact's role (carrier contacts), e.g. "DISPATCH".
+	ContactType *string `protobuf:"bytes,16,opt,name=contact_type,json=contactType,proto3,oneof" json:"contact_type,omitempty"`
+	// The shipment notifications the contact receives, e.g. "SHIPMENT_DELIVERED".
+	Notifications []string `protobuf:"bytes,17,rep,name=notifications,proto3" json:"notifications,omitempty"`
+	// The MVMNT user the contact was invited as, if any.
+	InvitedUser *UserRef `protobuf:"bytes,18,opt,name=invited_user,json=invitedUser,proto3" json:"invited_user,omitempty"`
+	// Who deleted the contact; null in MVMNT's examples, its shape is not published.
+	DeletedBy     *structpb.Value `protobuf:"bytes,19,opt,name=deleted_by,json=deletedBy,proto3" json:"deleted_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -314,25 +807,216 @@ func (x *Contact) GetDeletedAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// Carrier is a carrier (trucking company), as carried by CARRIER_CREATED, CARRIER_UPDATED, CARRIER_ACTIVATED and CARRIER_DEACTIVATED.
+func (x *Contact) GetCustomer() *EntitySummary {
+	if x != nil {
+		return x.Customer
+	}
+	return nil
+}
+
+func (x *Contact) GetCarrier() *EntitySummary {
+	if x != nil {
+		return x.Carrier
+	}
+	return nil
+}
+
+func (x *Contact) GetVendor() *EntitySummary {
+	if x != nil {
+		return x.Vendor
+	}
+	return nil
+}
+
+func (x *Contact) GetLocation() *EntitySummary {
+	if x != nil {
+		return x.Location
+	}
+	return nil
+}
+
+func (x *Contact) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *Contact) GetContactInfo() *ContactInfo {
+	if x != nil {
+		return x.ContactInfo
+	}
+	return nil
+}
+
+func (x *Contact) GetPhoneExtension() string {
+	if x != nil && x.PhoneExtension != nil {
+		return *x.PhoneExtension
+	}
+	return ""
+}
+
+func (x *Contact) GetIsPrimary() bool {
+	if x != nil && x.IsPrimary != nil {
+		return *x.IsPrimary
+	}
+	return false
+}
+
+func (x *Contact) GetContactTypes() []string {
+	if x != nil {
+		return x.ContactTypes
+	}
+	return nil
+}
+
+func (x *Contact) GetContactType() string {
+	if x != nil && x.ContactType != nil {
+		return *x.ContactType
+	}
+	return ""
+}
+
+func (x *Contact) GetNotifications() []string {
+	if x != nil {
+		return x.Notifications
+	}
+	return nil
+}
+
+func (x *Contact) GetInvitedUser() *UserRef {
+	if x != nil {
+		return x.InvitedUser
+	}
+	return nil
+}
+
+func (x *Contact) GetDeletedBy() *structpb.Value {
+	if x != nil {
+		return x.DeletedBy
+	}
+	return nil
+}
+
+// Carrier is a carrier (trucking company): the data of CARRIER_CREATED, CARRIER_UPDATED,
+// CARRIER_ACTIVATED and CARRIER_DEACTIVATED.
 type Carrier struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The entity's id, a UUID.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// The human-readable id shown in MVMNT's UI. Empty when absent.
+	// The human-readable id shown in MVMNT's UI (e.g. "A123456"). Empty when absent.
 	FriendlyId string `protobuf:"bytes,2,opt,name=friendly_id,json=friendlyId,proto3" json:"friendly_id,omitempty"`
-	// The customer's own reference for the entity (e.g. an ERP id), at most 512 characters. Unset when null or absent.
+	// The customer's own reference for the entity (e.g. an ERP id), at most 512 characters. Unset
+	// when null or absent.
 	Key *string `protobuf:"bytes,3,opt,name=key,proto3,oneof" json:"key,omitempty"`
-	// When the entity was created in MVMNT. Unset when absent.
+	// When the entity was created in MVMNT.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	// When the entity was last changed. Unset when absent.
+	// When the entity was last changed.
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// When the entity was soft-deleted; unset (null) while it is live.
 	DeletedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
-	// The carrier's status, e.g. "ACTIVE" or "INACTIVE". Kept as a string: MVMNT may add statuses.
-	Status        string `protobuf:"bytes,7,opt,name=status,proto3" json:"status,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The carrier's status, e.g. "ACTIVE" or "INACTIVE".
+	Status string `protobuf:"bytes,7,opt,name=status,proto3" json:"status,omitempty"`
+	// The kind of carrier, e.g. "TRUCKLOAD".
+	Type *string `protobuf:"bytes,8,opt,name=type,proto3,oneof" json:"type,omitempty"`
+	// The carrier's legal name.
+	Name *string `protobuf:"bytes,9,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	// The "doing business as" name.
+	DbaName *string `protobuf:"bytes,10,opt,name=dba_name,json=dbaName,proto3,oneof" json:"dba_name,omitempty"`
+	// The dispatch email address.
+	Email *string `protobuf:"bytes,11,opt,name=email,proto3,oneof" json:"email,omitempty"`
+	// The main phone number.
+	Phone *string `protobuf:"bytes,12,opt,name=phone,proto3,oneof" json:"phone,omitempty"`
+	// The website URL.
+	Website *string `protobuf:"bytes,13,opt,name=website,proto3,oneof" json:"website,omitempty"`
+	// Why the status was set, e.g. "Contract expired".
+	StatusReason *string `protobuf:"bytes,14,opt,name=status_reason,json=statusReason,proto3,oneof" json:"status_reason,omitempty"`
+	// Free-text notes.
+	Notes *string `protobuf:"bytes,15,opt,name=notes,proto3,oneof" json:"notes,omitempty"`
+	// The corporate address.
+	CorporateAddress *Address `protobuf:"bytes,16,opt,name=corporate_address,json=corporateAddress,proto3" json:"corporate_address,omitempty"`
+	// The billing address.
+	BillingAddress *Address `protobuf:"bytes,17,opt,name=billing_address,json=billingAddress,proto3" json:"billing_address,omitempty"`
+	// The FMCSA motor carrier number, e.g. "MC-123456".
+	McNumber *string `protobuf:"bytes,18,opt,name=mc_number,json=mcNumber,proto3,oneof" json:"mc_number,omitempty"`
+	// The US DOT number.
+	DotNumber *string `protobuf:"bytes,19,opt,name=dot_number,json=dotNumber,proto3,oneof" json:"dot_number,omitempty"`
+	// The Standard Carrier Alpha Code.
+	Scac *string `protobuf:"bytes,20,opt,name=scac,proto3,oneof" json:"scac,omitempty"`
+	// The US Employer Identification Number.
+	EinNumber *string `protobuf:"bytes,21,opt,name=ein_number,json=einNumber,proto3,oneof" json:"ein_number,omitempty"`
+	// The freight forwarder number.
+	FfNumber *string `protobuf:"bytes,22,opt,name=ff_number,json=ffNumber,proto3,oneof" json:"ff_number,omitempty"`
+	// The Mexican carrier number.
+	MxNumber *string `protobuf:"bytes,23,opt,name=mx_number,json=mxNumber,proto3,oneof" json:"mx_number,omitempty"`
+	// The Mexican tax id (RFC).
+	RfcNumber *string `protobuf:"bytes,24,opt,name=rfc_number,json=rfcNumber,proto3,oneof" json:"rfc_number,omitempty"`
+	// The IATA code (air carriers).
+	IataCode *string `protobuf:"bytes,25,opt,name=iata_code,json=iataCode,proto3,oneof" json:"iata_code,omitempty"`
+	// The equipment the carrier runs, e.g. "VAN", "REEFER", "FLATBED".
+	Equipments []string `protobuf:"bytes,26,rep,name=equipments,proto3" json:"equipments,omitempty"`
+	// Whether the carrier may haul hazardous materials.
+	IsHazmat *bool `protobuf:"varint,27,opt,name=is_hazmat,json=isHazmat,proto3,oneof" json:"is_hazmat,omitempty"`
+	// Whether the carrier is TSA approved.
+	TsaApproved *bool `protobuf:"varint,28,opt,name=tsa_approved,json=tsaApproved,proto3,oneof" json:"tsa_approved,omitempty"`
+	// How many trucks the carrier has.
+	Trucks *int64 `protobuf:"varint,29,opt,name=trucks,proto3,oneof" json:"trucks,omitempty"`
+	// How many trailers the carrier has.
+	Trailers *int64 `protobuf:"varint,30,opt,name=trailers,proto3,oneof" json:"trailers,omitempty"`
+	// How many drivers the carrier has.
+	Drivers *int64 `protobuf:"varint,31,opt,name=drivers,proto3,oneof" json:"drivers,omitempty"`
+	// How many power units the carrier has.
+	PowerUnits *int64 `protobuf:"varint,32,opt,name=power_units,json=powerUnits,proto3,oneof" json:"power_units,omitempty"`
+	// The carrier's currency, ISO 4217.
+	Currency *string `protobuf:"bytes,33,opt,name=currency,proto3,oneof" json:"currency,omitempty"`
+	// The carrier's payment term.
+	PaymentTerm *PaymentTermRef `protobuf:"bytes,34,opt,name=payment_term,json=paymentTerm,proto3" json:"payment_term,omitempty"`
+	// Whether the carrier prefers to be paid through its factor.
+	IsFactoringPreferred *bool `protobuf:"varint,35,opt,name=is_factoring_preferred,json=isFactoringPreferred,proto3,oneof" json:"is_factoring_preferred,omitempty"`
+	// The carrier's id in MVMNT's shared carrier registry, when linked.
+	GoldenCarrierId *string `protobuf:"bytes,36,opt,name=golden_carrier_id,json=goldenCarrierId,proto3,oneof" json:"golden_carrier_id,omitempty"`
+	// The insurer.
+	InsuranceCompany *string `protobuf:"bytes,37,opt,name=insurance_company,json=insuranceCompany,proto3,oneof" json:"insurance_company,omitempty"`
+	// The insurance agent.
+	InsuranceAgent *string `protobuf:"bytes,38,opt,name=insurance_agent,json=insuranceAgent,proto3,oneof" json:"insurance_agent,omitempty"`
+	// The insurance agent's phone number.
+	InsuranceAgentPhone *string `protobuf:"bytes,39,opt,name=insurance_agent_phone,json=insuranceAgentPhone,proto3,oneof" json:"insurance_agent_phone,omitempty"`
+	// When the insurance authority starts.
+	InsuranceAuthorityDate *timestamppb.Timestamp `protobuf:"bytes,40,opt,name=insurance_authority_date,json=insuranceAuthorityDate,proto3" json:"insurance_authority_date,omitempty"`
+	// When the insurance expires.
+	InsuranceExpirationDate *timestamppb.Timestamp `protobuf:"bytes,41,opt,name=insurance_expiration_date,json=insuranceExpirationDate,proto3" json:"insurance_expiration_date,omitempty"`
+	// The auto liability limit, in the carrier's currency.
+	InsuranceAutoLiabilityLimit *float64 `protobuf:"fixed64,42,opt,name=insurance_auto_liability_limit,json=insuranceAutoLiabilityLimit,proto3,oneof" json:"insurance_auto_liability_limit,omitempty"`
+	// The cargo liability limit, in the carrier's currency.
+	InsuranceCargoLiabilityLimit *float64 `protobuf:"fixed64,43,opt,name=insurance_cargo_liability_limit,json=insuranceCargoLiabilityLimit,proto3,oneof" json:"insurance_cargo_liability_limit,omitempty"`
+	// The general liability limit, in the carrier's currency.
+	InsuranceGeneralLiabilityLimit *float64 `protobuf:"fixed64,44,opt,name=insurance_general_liability_limit,json=insuranceGeneralLiabilityLimit,proto3,oneof" json:"insurance_general_liability_limit,omitempty"`
+	// The FMCSA safety rating, e.g. "SATISFACTORY".
+	Rating *string `protobuf:"bytes,45,opt,name=rating,proto3,oneof" json:"rating,omitempty"`
+	// The date of the rating, as sent (a date such as "2025-01-15").
+	RatingDate *string `protobuf:"bytes,46,opt,name=rating_date,json=ratingDate,proto3,oneof" json:"rating_date,omitempty"`
+	// The kind of the last review, e.g. "COMPLIANCE_REVIEW".
+	ReviewType *string `protobuf:"bytes,47,opt,name=review_type,json=reviewType,proto3,oneof" json:"review_type,omitempty"`
+	// The date of the last review, as sent (a date such as "2025-01-15").
+	ReviewDate *string `protobuf:"bytes,48,opt,name=review_date,json=reviewDate,proto3,oneof" json:"review_date,omitempty"`
+	// The operating authority status, e.g. "AUTHORIZED".
+	OperatingAbility *string `protobuf:"bytes,49,opt,name=operating_ability,json=operatingAbility,proto3,oneof" json:"operating_ability,omitempty"`
+	// Whether the carrier is found in the FMCSA registry.
+	InFmcsa *bool `protobuf:"varint,50,opt,name=in_fmcsa,json=inFmcsa,proto3,oneof" json:"in_fmcsa,omitempty"`
+	// US driver inspections on record.
+	UsDriverInspections *int64 `protobuf:"varint,51,opt,name=us_driver_inspections,json=usDriverInspections,proto3,oneof" json:"us_driver_inspections,omitempty"`
+	// US driver inspections that ended out of service.
+	UsDriverInspectionsOos *int64 `protobuf:"varint,52,opt,name=us_driver_inspections_oos,json=usDriverInspectionsOos,proto3,oneof" json:"us_driver_inspections_oos,omitempty"`
+	// Out-of-service rate of US driver inspections, in percent.
+	UsDriverInspectionsOosPct *float64 `protobuf:"fixed64,53,opt,name=us_driver_inspections_oos_pct,json=usDriverInspectionsOosPct,proto3,oneof" json:"us_driver_inspections_oos_pct,omitempty"`
+	// US vehicle inspections on record.
+	UsVehicleInspections *int64 `protobuf:"varint,54,opt,name=us_vehicle_inspections,json=usVehicleInspections,proto3,oneof" json:"us_vehicle_inspections,omitempty"`
+	// US vehicle inspections that ended out of service.
+	UsVehicleInspectionsOos *int64 `protobuf:"varint,55,opt,name=us_vehicle_inspections_oos,json=usVehicleInspectionsOos,proto3,oneof" json:"us_vehicle_inspections_oos,omitempty"`
+	// Out-of-service rate of US vehicle inspections, in percent.
+	UsVehicleInspectionsOosPct *float64 `protobuf:"fixed64,56,opt,name=us_vehicle_inspections_oos_pct,json=usVehicleInspectionsOosPct,proto3,oneof" json:"us_vehicle_inspections_oos_pct,omitempty"`
+	unknownFields              protoimpl.UnknownFields
+	sizeCache                  protoimpl.SizeCache
 }
 
 func (x *Carrier) Reset() {
@@ -414,21 +1098,390 @@ func (x *Carrier) GetStatus() string {
 	return ""
 }
 
-// CarrierFactor is a carrier's factoring company (who is paid instead of the carrier), as carried by CARRIER_FACTOR_CREATED and CARRIER_FACTOR_UPDATED.
+func (x *Carrier) GetType() string {
+	if x != nil && x.Type != nil {
+		return *x.Type
+	}
+	return ""
+}
+
+func (x *Carrier) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *Carrier) GetDbaName() string {
+	if x != nil && x.DbaName != nil {
+		return *x.DbaName
+	}
+	return ""
+}
+
+func (x *Carrier) GetEmail() string {
+	if x != nil && x.Email != nil {
+		return *x.Email
+	}
+	return ""
+}
+
+func (x *Carrier) GetPhone() string {
+	if x != nil && x.Phone != nil {
+		return *x.Phone
+	}
+	return ""
+}
+
+func (x *Carrier) GetWebsite() string {
+	if x != nil && x.Website != nil {
+		return *x.Website
+	}
+	return ""
+}
+
+func (x *Carrier) GetStatusReason() string {
+	if x != nil && x.StatusReason != nil {
+		return *x.StatusReason
+	}
+	return ""
+}
+
+func (x *Carrier) GetNotes() string {
+	if x != nil && x.Notes != nil {
+		return *x.Notes
+	}
+	return ""
+}
+
+func (x *Carrier) GetCorporateAddress() *Address {
+	if x != nil {
+		return x.CorporateAddress
+	}
+	return nil
+}
+
+func (x *Carrier) GetBillingAddress() *Address {
+	if x != nil {
+		return x.BillingAddress
+	}
+	return nil
+}
+
+func (x *Carrier) GetMcNumber() string {
+	if x != nil && x.McNumber != nil {
+		return *x.McNumber
+	}
+	return ""
+}
+
+func (x *Carrier) GetDotNumber() string {
+	if x != nil && x.DotNumber != nil {
+		return *x.DotNumber
+	}
+	return ""
+}
+
+func (x *Carrier) GetScac() string {
+	if x != nil && x.Scac != nil {
+		return *x.Scac
+	}
+	return ""
+}
+
+func (x *Carrier) GetEinNumber() string {
+	if x != nil && x.EinNumber != nil {
+		return *x.EinNumber
+	}
+	return ""
+}
+
+func (x *Carrier) GetFfNumber() string {
+	if x != nil && x.FfNumber != nil {
+		return *x.FfNumber
+	}
+	return ""
+}
+
+func (x *Carrier) GetMxNumber() string {
+	if x != nil && x.MxNumber != nil {
+		return *x.MxNumber
+	}
+	return ""
+}
+
+func (x *Carrier) GetRfcNumber() string {
+	if x != nil && x.RfcNumber != nil {
+		return *x.RfcNumber
+	}
+	return ""
+}
+
+func (x *Carrier) GetIataCode() string {
+	if x != nil && x.IataCode != nil {
+		return *x.IataCode
+	}
+	return ""
+}
+
+func (x *Carrier) GetEquipments() []string {
+	if x != nil {
+		return x.Equipments
+	}
+	return nil
+}
+
+func (x *Carrier) GetIsHazmat() bool {
+	if x != nil && x.IsHazmat != nil {
+		return *x.IsHazmat
+	}
+	return false
+}
+
+func (x *Carrier) GetTsaApproved() bool {
+	if x != nil && x.TsaApproved != nil {
+		return *x.TsaApproved
+	}
+	return false
+}
+
+func (x *Carrier) GetTrucks() int64 {
+	if x != nil && x.Trucks != nil {
+		return *x.Trucks
+	}
+	return 0
+}
+
+func (x *Carrier) GetTrailers() int64 {
+	if x != nil && x.Trailers != nil {
+		return *x.Trailers
+	}
+	return 0
+}
+
+func (x *Carrier) GetDrivers() int64 {
+	if x != nil && x.Drivers != nil {
+		return *x.Drivers
+	}
+	return 0
+}
+
+func (x *Carrier) GetPowerUnits() int64 {
+	if x != nil && x.PowerUnits != nil {
+		return *x.PowerUnits
+	}
+	return 0
+}
+
+func (x *Carrier) GetCurrency() string {
+	if x != nil && x.Currency != nil {
+		return *x.Currency
+	}
+	return ""
+}
+
+func (x *Carrier) GetPaymentTerm() *PaymentTermRef {
+	if x != nil {
+		return x.PaymentTerm
+	}
+	return nil
+}
+
+func (x *Carrier) GetIsFactoringPreferred() bool {
+	if x != nil && x.IsFactoringPreferred != nil {
+		return *x.IsFactoringPreferred
+	}
+	return false
+}
+
+func (x *Carrier) GetGoldenCarrierId() string {
+	if x != nil && x.GoldenCarrierId != nil {
+		return *x.GoldenCarrierId
+	}
+	return ""
+}
+
+func (x *Carrier) GetInsuranceCompany() string {
+	if x != nil && x.InsuranceCompany != nil {
+		return *x.InsuranceCompany
+	}
+	return ""
+}
+
+func (x *Carrier) GetInsuranceAgent() string {
+	if x != nil && x.InsuranceAgent != nil {
+		return *x.InsuranceAgent
+	}
+	return ""
+}
+
+func (x *Carrier) GetInsuranceAgentPhone() string {
+	if x != nil && x.InsuranceAgentPhone != nil {
+		return *x.InsuranceAgentPhone
+	}
+	return ""
+}
+
+func (x *Carrier) GetInsuranceAuthorityDate() *timestamppb.Timestamp {
+	if x != nil {
+		return x.InsuranceAuthorityDate
+	}
+	return nil
+}
+
+func (x *Carrier) GetInsuranceExpirationDate() *timestamppb.Timestamp {
+	if x != nil {
+		return x.InsuranceExpirationDate
+	}
+	return nil
+}
+
+func (x *Carrier) GetInsuranceAutoLiabilityLimit() float64 {
+	if x != nil && x.InsuranceAutoLiabilityLimit != nil {
+		return *x.InsuranceAutoLiabilityLimit
+	}
+	return 0
+}
+
+func (x *Carrier) GetInsuranceCargoLiabilityLimit() float64 {
+	if x != nil && x.InsuranceCargoLiabilityLimit != nil {
+		return *x.InsuranceCargoLiabilityLimit
+	}
+	return 0
+}
+
+func (x *Carrier) GetInsuranceGeneralLiabilityLimit() float64 {
+	if x != nil && x.InsuranceGeneralLiabilityLimit != nil {
+		return *x.InsuranceGeneralLiabilityLimit
+	}
+	return 0
+}
+
+func (x *Carrier) GetRating() string {
+	if x != nil && x.Rating != nil {
+		return *x.Rating
+	}
+	return ""
+}
+
+func (x *Carrier) GetRatingDate() string {
+	if x != nil && x.RatingDate != nil {
+		return *x.RatingDate
+	}
+	return ""
+}
+
+func (x *Carrier) GetReviewType() string {
+	if x != nil && x.ReviewType != nil {
+		return *x.ReviewType
+	}
+	return ""
+}
+
+func (x *Carrier) GetReviewDate() string {
+	if x != nil && x.ReviewDate != nil {
+		return *x.ReviewDate
+	}
+	return ""
+}
+
+func (x *Carrier) GetOperatingAbility() string {
+	if x != nil && x.OperatingAbility != nil {
+		return *x.OperatingAbility
+	}
+	return ""
+}
+
+func (x *Carrier) GetInFmcsa() bool {
+	if x != nil && x.InFmcsa != nil {
+		return *x.InFmcsa
+	}
+	return false
+}
+
+func (x *Carrier) GetUsDriverInspections() int64 {
+	if x != nil && x.UsDriverInspections != nil {
+		return *x.UsDriverInspections
+	}
+	return 0
+}
+
+func (x *Carrier) GetUsDriverInspectionsOos() int64 {
+	if x != nil && x.UsDriverInspectionsOos != nil {
+		return *x.UsDriverInspectionsOos
+	}
+	return 0
+}
+
+func (x *Carrier) GetUsDriverInspectionsOosPct() float64 {
+	if x != nil && x.UsDriverInspectionsOosPct != nil {
+		return *x.UsDriverInspectionsOosPct
+	}
+	return 0
+}
+
+func (x *Carrier) GetUsVehicleInspections() int64 {
+	if x != nil && x.UsVehicleInspections != nil {
+		return *x.UsVehicleInspections
+	}
+	return 0
+}
+
+func (x *Carrier) GetUsVehicleInspectionsOos() int64 {
+	if x != nil && x.UsVehicleInspectionsOos != nil {
+		return *x.UsVehicleInspectionsOos
+	}
+	return 0
+}
+
+func (x *Carrier) GetUsVehicleInspectionsOosPct() float64 {
+	if x != nil && x.UsVehicleInspectionsOosPct != nil {
+		return *x.UsVehicleInspectionsOosPct
+	}
+	return 0
+}
+
+// CarrierFactor is a factoring company a carrier is paid through: the data of
+// CARRIER_FACTOR_CREATED and CARRIER_FACTOR_UPDATED, and the factor of a payment method.
 type CarrierFactor struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The entity's id, a UUID.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// The human-readable id shown in MVMNT's UI. Empty when absent.
+	// The human-readable id shown in MVMNT's UI. Empty when absent (MVMNT's examples have none).
 	FriendlyId string `protobuf:"bytes,2,opt,name=friendly_id,json=friendlyId,proto3" json:"friendly_id,omitempty"`
-	// The customer's own reference for the entity (e.g. an ERP id), at most 512 characters. Unset when null or absent.
+	// The customer's own reference for the entity (e.g. an ERP id), at most 512 characters. Unset
+	// when null or absent.
 	Key *string `protobuf:"bytes,3,opt,name=key,proto3,oneof" json:"key,omitempty"`
-	// When the entity was created in MVMNT. Unset when absent.
+	// When the entity was created in MVMNT.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	// When the entity was last changed. Unset when absent.
+	// When the entity was last changed.
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// When the entity was soft-deleted; unset (null) while it is live.
-	DeletedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
+	DeletedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
+	// The factoring company's name.
+	CompanyName *string `protobuf:"bytes,7,opt,name=company_name,json=companyName,proto3,oneof" json:"company_name,omitempty"`
+	// The accounting email address.
+	Email *string `protobuf:"bytes,8,opt,name=email,proto3,oneof" json:"email,omitempty"`
+	// The phone number.
+	PhoneNumber *string `protobuf:"bytes,9,opt,name=phone_number,json=phoneNumber,proto3,oneof" json:"phone_number,omitempty"`
+	// The first address line.
+	AddressLine1 *string `protobuf:"bytes,10,opt,name=address_line1,json=addressLine1,proto3,oneof" json:"address_line1,omitempty"`
+	// The second address line.
+	AddressLine2 *string `protobuf:"bytes,11,opt,name=address_line2,json=addressLine2,proto3,oneof" json:"address_line2,omitempty"`
+	// The city.
+	City *string `protobuf:"bytes,12,opt,name=city,proto3,oneof" json:"city,omitempty"`
+	// The state or province.
+	State *string `protobuf:"bytes,13,opt,name=state,proto3,oneof" json:"state,omitempty"`
+	// The country, e.g. "USA".
+	Country *string `protobuf:"bytes,14,opt,name=country,proto3,oneof" json:"country,omitempty"`
+	// The postal code.
+	ZipCode *string `protobuf:"bytes,15,opt,name=zip_code,json=zipCode,proto3,oneof" json:"zip_code,omitempty"`
+	// The bank payments go to.
+	BankName *string `protobuf:"bytes,16,opt,name=bank_name,json=bankName,proto3,oneof" json:"bank_name,omitempty"`
+	// The name on the bank account.
+	AccountName *string `protobuf:"bytes,17,opt,name=account_name,json=accountName,proto3,oneof" json:"account_name,omitempty"`
+	// The currency, ISO 4217.
+	Currency      *string `protobuf:"bytes,18,opt,name=currency,proto3,oneof" json:"currency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -505,21 +1558,133 @@ func (x *CarrierFactor) GetDeletedAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// PaymentMethod is a payment method of a carrier or vendor, as carried by the *_PAYMENT_METHOD_CREATED and *_PAYMENT_METHOD_UPDATED events.
+func (x *CarrierFactor) GetCompanyName() string {
+	if x != nil && x.CompanyName != nil {
+		return *x.CompanyName
+	}
+	return ""
+}
+
+func (x *CarrierFactor) GetEmail() string {
+	if x != nil && x.Email != nil {
+		return *x.Email
+	}
+	return ""
+}
+
+func (x *CarrierFactor) GetPhoneNumber() string {
+	if x != nil && x.PhoneNumber != nil {
+		return *x.PhoneNumber
+	}
+	return ""
+}
+
+func (x *CarrierFactor) GetAddressLine1() string {
+	if x != nil && x.AddressLine1 != nil {
+		return *x.AddressLine1
+	}
+	return ""
+}
+
+func (x *CarrierFactor) GetAddressLine2() string {
+	if x != nil && x.AddressLine2 != nil {
+		return *x.AddressLine2
+	}
+	return ""
+}
+
+func (x *CarrierFactor) GetCity() string {
+	if x != nil && x.City != nil {
+		return *x.City
+	}
+	return ""
+}
+
+func (x *CarrierFactor) GetState() string {
+	if x != nil && x.State != nil {
+		return *x.State
+	}
+	return ""
+}
+
+func (x *CarrierFactor) GetCountry() string {
+	if x != nil && x.Country != nil {
+		return *x.Country
+	}
+	return ""
+}
+
+func (x *CarrierFactor) GetZipCode() string {
+	if x != nil && x.ZipCode != nil {
+		return *x.ZipCode
+	}
+	return ""
+}
+
+func (x *CarrierFactor) GetBankName() string {
+	if x != nil && x.BankName != nil {
+		return *x.BankName
+	}
+	return ""
+}
+
+func (x *CarrierFactor) GetAccountName() string {
+	if x != nil && x.AccountName != nil {
+		return *x.AccountName
+	}
+	return ""
+}
+
+func (x *CarrierFactor) GetCurrency() string {
+	if x != nil && x.Currency != nil {
+		return *x.Currency
+	}
+	return ""
+}
+
+// PaymentMethod is how a carrier or vendor is paid: the data of the
+// {CARRIER,VENDOR}_PAYMENT_METHOD_CREATED and _UPDATED events.
 type PaymentMethod struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The entity's id, a UUID.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// The human-readable id shown in MVMNT's UI. Empty when absent.
+	// The human-readable id shown in MVMNT's UI. Empty when absent (MVMNT's examples have none).
 	FriendlyId string `protobuf:"bytes,2,opt,name=friendly_id,json=friendlyId,proto3" json:"friendly_id,omitempty"`
-	// The customer's own reference for the entity (e.g. an ERP id), at most 512 characters. Unset when null or absent.
+	// The customer's own reference for the entity (e.g. an ERP id), at most 512 characters. Unset
+	// when null or absent.
 	Key *string `protobuf:"bytes,3,opt,name=key,proto3,oneof" json:"key,omitempty"`
-	// When the entity was created in MVMNT. Unset when absent.
+	// When the entity was created in MVMNT.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	// When the entity was last changed. Unset when absent.
+	// When the entity was last changed.
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// When the entity was soft-deleted; unset (null) while it is live.
-	DeletedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
+	DeletedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
+	// The carrier's id (carrier payment methods).
+	CarrierId *string `protobuf:"bytes,7,opt,name=carrier_id,json=carrierId,proto3,oneof" json:"carrier_id,omitempty"`
+	// The carrier (carrier payment methods).
+	Carrier *EntitySummary `protobuf:"bytes,8,opt,name=carrier,proto3" json:"carrier,omitempty"`
+	// The vendor's id (vendor payment methods).
+	VendorId *string `protobuf:"bytes,9,opt,name=vendor_id,json=vendorId,proto3,oneof" json:"vendor_id,omitempty"`
+	// The vendor (vendor payment methods).
+	Vendor *EntitySummary `protobuf:"bytes,10,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	// Who receives the payment, e.g. "DIRECT" or "FACTOR".
+	PaymentRecipientType *string `protobuf:"bytes,11,opt,name=payment_recipient_type,json=paymentRecipientType,proto3,oneof" json:"payment_recipient_type,omitempty"`
+	// How the payment is made, e.g. "ACH", "ACH_WIRE".
+	PaymentMethodType *string `protobuf:"bytes,12,opt,name=payment_method_type,json=paymentMethodType,proto3,oneof" json:"payment_method_type,omitempty"`
+	// Whether this is the preferred payment method.
+	IsPreferred *bool `protobuf:"varint,13,opt,name=is_preferred,json=isPreferred,proto3,oneof" json:"is_preferred,omitempty"`
+	// The bank. Null when paid through a factor.
+	BankName *string `protobuf:"bytes,14,opt,name=bank_name,json=bankName,proto3,oneof" json:"bank_name,omitempty"`
+	// The name on the account.
+	AccountName *string `protobuf:"bytes,15,opt,name=account_name,json=accountName,proto3,oneof" json:"account_name,omitempty"`
+	// The account number, masked by MVMNT (e.g. "****1234").
+	AccountNumber *string `protobuf:"bytes,16,opt,name=account_number,json=accountNumber,proto3,oneof" json:"account_number,omitempty"`
+	// The ABA routing number.
+	AbaAch *string `protobuf:"bytes,17,opt,name=aba_ach,json=abaAch,proto3,oneof" json:"aba_ach,omitempty"`
+	// The currency, ISO 4217.
+	Currency *string `protobuf:"bytes,18,opt,name=currency,proto3,oneof" json:"currency,omitempty"`
+	// The factor payments go to, when the recipient is "FACTOR".
+	CarrierFactor *CarrierFactor `protobuf:"bytes,19,opt,name=carrier_factor,json=carrierFactor,proto3" json:"carrier_factor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -596,21 +1761,117 @@ func (x *PaymentMethod) GetDeletedAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// Vendor is a vendor (a supplier other than a carrier), as carried by VENDOR_CREATED and VENDOR_UPDATED.
+func (x *PaymentMethod) GetCarrierId() string {
+	if x != nil && x.CarrierId != nil {
+		return *x.CarrierId
+	}
+	return ""
+}
+
+func (x *PaymentMethod) GetCarrier() *EntitySummary {
+	if x != nil {
+		return x.Carrier
+	}
+	return nil
+}
+
+func (x *PaymentMethod) GetVendorId() string {
+	if x != nil && x.VendorId != nil {
+		return *x.VendorId
+	}
+	return ""
+}
+
+func (x *PaymentMethod) GetVendor() *EntitySummary {
+	if x != nil {
+		return x.Vendor
+	}
+	return nil
+}
+
+func (x *PaymentMethod) GetPaymentRecipientType() string {
+	if x != nil && x.PaymentRecipientType != nil {
+		return *x.PaymentRecipientType
+	}
+	return ""
+}
+
+func (x *PaymentMethod) GetPaymentMethodType() string {
+	if x != nil && x.PaymentMethodType != nil {
+		return *x.PaymentMethodType
+	}
+	return ""
+}
+
+func (x *PaymentMethod) GetIsPreferred() bool {
+	if x != nil && x.IsPreferred != nil {
+		return *x.IsPreferred
+	}
+	return false
+}
+
+func (x *PaymentMethod) GetBankName() string {
+	if x != nil && x.BankName != nil {
+		return *x.BankName
+	}
+	return ""
+}
+
+func (x *PaymentMethod) GetAccountName() string {
+	if x != nil && x.AccountName != nil {
+		return *x.AccountName
+	}
+	return ""
+}
+
+func (x *PaymentMethod) GetAccountNumber() string {
+	if x != nil && x.AccountNumber != nil {
+		return *x.AccountNumber
+	}
+	return ""
+}
+
+func (x *PaymentMethod) GetAbaAch() string {
+	if x != nil && x.AbaAch != nil {
+		return *x.AbaAch
+	}
+	return ""
+}
+
+func (x *PaymentMethod) GetCurrency() string {
+	if x != nil && x.Currency != nil {
+		return *x.Currency
+	}
+	return ""
+}
+
+func (x *PaymentMethod) GetCarrierFactor() *CarrierFactor {
+	if x != nil {
+		return x.CarrierFactor
+	}
+	return nil
+}
+
+// Vendor is a vendor (a supplier other than a carrier): the data of VENDOR_CREATED and
+// VENDOR_UPDATED. MVMNT's webhook description gives no example of it: only the guaranteed fields
+// and the name are typed.
 type Vendor struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The entity's id, a UUID.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// The human-readable id shown in MVMNT's UI. Empty when absent.
+	// The human-readable id shown in MVMNT's UI (e.g. "A123456"). Empty when absent.
 	FriendlyId string `protobuf:"bytes,2,opt,name=friendly_id,json=friendlyId,proto3" json:"friendly_id,omitempty"`
-	// The customer's own reference for the entity (e.g. an ERP id), at most 512 characters. Unset when null or absent.
+	// The customer's own reference for the entity (e.g. an ERP id), at most 512 characters. Unset
+	// when null or absent.
 	Key *string `protobuf:"bytes,3,opt,name=key,proto3,oneof" json:"key,omitempty"`
-	// When the entity was created in MVMNT. Unset when absent.
+	// When the entity was created in MVMNT.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	// When the entity was last changed. Unset when absent.
+	// When the entity was last changed.
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// When the entity was soft-deleted; unset (null) while it is live.
-	DeletedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
+	DeletedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
+	// The vendor's name, e.g. "ABC Warehouse Services".
+	Name          *string `protobuf:"bytes,7,opt,name=name,proto3,oneof" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -687,21 +1948,33 @@ func (x *Vendor) GetDeletedAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// Location is a location (facility, warehouse, dock), as carried by LOCATION_CREATED and LOCATION_UPDATED.
+func (x *Vendor) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+// Location is a location (facility, warehouse, dock): the data of LOCATION_CREATED and
+// LOCATION_UPDATED. MVMNT's webhook description gives no example of it: only the guaranteed fields
+// and the name are typed.
 type Location struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The entity's id, a UUID.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// The human-readable id shown in MVMNT's UI. Empty when absent.
+	// The human-readable id shown in MVMNT's UI (e.g. "A123456"). Empty when absent.
 	FriendlyId string `protobuf:"bytes,2,opt,name=friendly_id,json=friendlyId,proto3" json:"friendly_id,omitempty"`
-	// The customer's own reference for the entity (e.g. an ERP id), at most 512 characters. Unset when null or absent.
+	// The customer's own reference for the entity (e.g. an ERP id), at most 512 characters. Unset
+	// when null or absent.
 	Key *string `protobuf:"bytes,3,opt,name=key,proto3,oneof" json:"key,omitempty"`
-	// When the entity was created in MVMNT. Unset when absent.
+	// When the entity was created in MVMNT.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	// When the entity was last changed. Unset when absent.
+	// When the entity was last changed.
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// When the entity was soft-deleted; unset (null) while it is live.
-	DeletedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
+	DeletedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
+	// The location's name.
+	Name          *string `protobuf:"bytes,7,opt,name=name,proto3,oneof" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -778,6 +2051,13 @@ func (x *Location) GetDeletedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Location) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
 // ShipmentDelivered is the data of SHIPMENT_DELIVERED: the shipment that was delivered, named by
 // its ids only.
 type ShipmentDelivered struct {
@@ -844,11 +2124,385 @@ func (x *ShipmentDelivered) GetKey() string {
 	return ""
 }
 
+// Address is a postal address with optional coordinates.
+type Address struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The first address line.
+	AddressLine1 *string `protobuf:"bytes,1,opt,name=address_line1,json=addressLine1,proto3,oneof" json:"address_line1,omitempty"`
+	// The second address line. Null when none.
+	AddressLine2 *string `protobuf:"bytes,2,opt,name=address_line2,json=addressLine2,proto3,oneof" json:"address_line2,omitempty"`
+	// The city.
+	City *string `protobuf:"bytes,3,opt,name=city,proto3,oneof" json:"city,omitempty"`
+	// The state or province, e.g. "IL".
+	State *string `protobuf:"bytes,4,opt,name=state,proto3,oneof" json:"state,omitempty"`
+	// The postal code.
+	PostalCode *string `protobuf:"bytes,5,opt,name=postal_code,json=postalCode,proto3,oneof" json:"postal_code,omitempty"`
+	// The country, e.g. "USA".
+	Country *string `protobuf:"bytes,6,opt,name=country,proto3,oneof" json:"country,omitempty"`
+	// The latitude in degrees. Null when not geocoded.
+	Latitude *float64 `protobuf:"fixed64,7,opt,name=latitude,proto3,oneof" json:"latitude,omitempty"`
+	// The longitude in degrees. Null when not geocoded.
+	Longitude     *float64 `protobuf:"fixed64,8,opt,name=longitude,proto3,oneof" json:"longitude,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Address) Reset() {
+	*x = Address{}
+	mi := &file_hookstream_mvmnt_v1_entities_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Address) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Address) ProtoMessage() {}
+
+func (x *Address) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_mvmnt_v1_entities_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Address.ProtoReflect.Descriptor instead.
+func (*Address) Descriptor() ([]byte, []int) {
+	return file_hookstream_mvmnt_v1_entities_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Address) GetAddressLine1() string {
+	if x != nil && x.AddressLine1 != nil {
+		return *x.AddressLine1
+	}
+	return ""
+}
+
+func (x *Address) GetAddressLine2() string {
+	if x != nil && x.AddressLine2 != nil {
+		return *x.AddressLine2
+	}
+	return ""
+}
+
+func (x *Address) GetCity() string {
+	if x != nil && x.City != nil {
+		return *x.City
+	}
+	return ""
+}
+
+func (x *Address) GetState() string {
+	if x != nil && x.State != nil {
+		return *x.State
+	}
+	return ""
+}
+
+func (x *Address) GetPostalCode() string {
+	if x != nil && x.PostalCode != nil {
+		return *x.PostalCode
+	}
+	return ""
+}
+
+func (x *Address) GetCountry() string {
+	if x != nil && x.Country != nil {
+		return *x.Country
+	}
+	return ""
+}
+
+func (x *Address) GetLatitude() float64 {
+	if x != nil && x.Latitude != nil {
+		return *x.Latitude
+	}
+	return 0
+}
+
+func (x *Address) GetLongitude() float64 {
+	if x != nil && x.Longitude != nil {
+		return *x.Longitude
+	}
+	return 0
+}
+
+// EntitySummary names a related customer, carrier, vendor or location.
+type EntitySummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Its id, a UUID.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Its name.
+	Name *string `protobuf:"bytes,2,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	// Its human-readable id.
+	FriendlyId    *string `protobuf:"bytes,3,opt,name=friendly_id,json=friendlyId,proto3,oneof" json:"friendly_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EntitySummary) Reset() {
+	*x = EntitySummary{}
+	mi := &file_hookstream_mvmnt_v1_entities_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EntitySummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EntitySummary) ProtoMessage() {}
+
+func (x *EntitySummary) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_mvmnt_v1_entities_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EntitySummary.ProtoReflect.Descriptor instead.
+func (*EntitySummary) Descriptor() ([]byte, []int) {
+	return file_hookstream_mvmnt_v1_entities_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *EntitySummary) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *EntitySummary) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *EntitySummary) GetFriendlyId() string {
+	if x != nil && x.FriendlyId != nil {
+		return *x.FriendlyId
+	}
+	return ""
+}
+
+// UserRef names an MVMNT user.
+type UserRef struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user's id, a UUID.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The user's email address.
+	Email *string `protobuf:"bytes,2,opt,name=email,proto3,oneof" json:"email,omitempty"`
+	// The user's name.
+	Name          *string `protobuf:"bytes,3,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserRef) Reset() {
+	*x = UserRef{}
+	mi := &file_hookstream_mvmnt_v1_entities_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserRef) ProtoMessage() {}
+
+func (x *UserRef) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_mvmnt_v1_entities_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserRef.ProtoReflect.Descriptor instead.
+func (*UserRef) Descriptor() ([]byte, []int) {
+	return file_hookstream_mvmnt_v1_entities_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *UserRef) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *UserRef) GetEmail() string {
+	if x != nil && x.Email != nil {
+		return *x.Email
+	}
+	return ""
+}
+
+func (x *UserRef) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+// PaymentTermRef names a payment term.
+type PaymentTermRef struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The payment term's id, a UUID.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Its name, e.g. "Net 30".
+	Name *string `protobuf:"bytes,2,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	// The customer's own reference for it. Null when none.
+	Key           *string `protobuf:"bytes,3,opt,name=key,proto3,oneof" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PaymentTermRef) Reset() {
+	*x = PaymentTermRef{}
+	mi := &file_hookstream_mvmnt_v1_entities_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PaymentTermRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PaymentTermRef) ProtoMessage() {}
+
+func (x *PaymentTermRef) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_mvmnt_v1_entities_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PaymentTermRef.ProtoReflect.Descriptor instead.
+func (*PaymentTermRef) Descriptor() ([]byte, []int) {
+	return file_hookstream_mvmnt_v1_entities_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *PaymentTermRef) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PaymentTermRef) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *PaymentTermRef) GetKey() string {
+	if x != nil && x.Key != nil {
+		return *x.Key
+	}
+	return ""
+}
+
+// ContactInfo is how to reach a contact.
+type ContactInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The name.
+	Name *string `protobuf:"bytes,1,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	// The email address.
+	Email *string `protobuf:"bytes,2,opt,name=email,proto3,oneof" json:"email,omitempty"`
+	// The phone number.
+	Phone *string `protobuf:"bytes,3,opt,name=phone,proto3,oneof" json:"phone,omitempty"`
+	// The job title, e.g. "Logistics Manager".
+	Title         *string `protobuf:"bytes,4,opt,name=title,proto3,oneof" json:"title,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactInfo) Reset() {
+	*x = ContactInfo{}
+	mi := &file_hookstream_mvmnt_v1_entities_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactInfo) ProtoMessage() {}
+
+func (x *ContactInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_mvmnt_v1_entities_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactInfo.ProtoReflect.Descriptor instead.
+func (*ContactInfo) Descriptor() ([]byte, []int) {
+	return file_hookstream_mvmnt_v1_entities_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ContactInfo) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *ContactInfo) GetEmail() string {
+	if x != nil && x.Email != nil {
+		return *x.Email
+	}
+	return ""
+}
+
+func (x *ContactInfo) GetPhone() string {
+	if x != nil && x.Phone != nil {
+		return *x.Phone
+	}
+	return ""
+}
+
+func (x *ContactInfo) GetTitle() string {
+	if x != nil && x.Title != nil {
+		return *x.Title
+	}
+	return ""
+}
+
 var File_hookstream_mvmnt_v1_entities_proto protoreflect.FileDescriptor
 
 const file_hookstream_mvmnt_v1_entities_proto_rawDesc = "" +
 	"\n" +
-	"\"hookstream/mvmnt/v1/entities.proto\x12\x13hookstream.mvmnt.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x02\n" +
+	"\"hookstream/mvmnt/v1/entities.proto\x12\x13hookstream.mvmnt.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\x14\n" +
 	"\bCustomer\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
 	"\vfriendly_id\x18\x02 \x01(\tR\n" +
@@ -861,8 +2515,87 @@ const file_hookstream_mvmnt_v1_entities_proto_rawDesc = "" +
 	"\n" +
 	"deleted_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedAt\x12\x12\n" +
 	"\x04name\x18\a \x01(\tR\x04name\x12\x16\n" +
-	"\x06status\x18\b \x01(\tR\x06statusB\x06\n" +
-	"\x04_key\"\x9e\x02\n" +
+	"\x06status\x18\b \x01(\tR\x06status\x12&\n" +
+	"\fservice_tier\x18\t \x01(\tH\x01R\vserviceTier\x88\x01\x01\x12\x1d\n" +
+	"\awebsite\x18\n" +
+	" \x01(\tH\x02R\awebsite\x88\x01\x01\x12&\n" +
+	"\fphone_number\x18\v \x01(\tH\x03R\vphoneNumber\x88\x01\x01\x12\x1f\n" +
+	"\bindustry\x18\f \x01(\tH\x04R\bindustry\x88\x01\x01\x12*\n" +
+	"\x0eannual_revenue\x18\r \x01(\tH\x05R\rannualRevenue\x88\x01\x01\x12&\n" +
+	"\fannual_spend\x18\x0e \x01(\tH\x06R\vannualSpend\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"spend_type\x18\x0f \x01(\tH\aR\tspendType\x88\x01\x01\x12\x19\n" +
+	"\x05naics\x18\x10 \x01(\tH\bR\x05naics\x88\x01\x01\x12\x15\n" +
+	"\x03ein\x18\x11 \x01(\tH\tR\x03ein\x88\x01\x01\x12\x17\n" +
+	"\x04duns\x18\x12 \x01(\tH\n" +
+	"R\x04duns\x88\x01\x01\x12$\n" +
+	"\vlead_source\x18\x13 \x01(\tH\vR\n" +
+	"leadSource\x88\x01\x01\x12\x1e\n" +
+	"\bdba_name\x18\x14 \x01(\tH\fR\adbaName\x88\x01\x01\x123\n" +
+	"\x13number_of_employees\x18\x15 \x01(\tH\rR\x11numberOfEmployees\x88\x01\x01\x12$\n" +
+	"\vexternal_id\x18\x16 \x01(\tH\x0eR\n" +
+	"externalId\x88\x01\x01\x12\x1f\n" +
+	"\bcurrency\x18\x17 \x01(\tH\x0fR\bcurrency\x88\x01\x01\x12&\n" +
+	"\fcredit_limit\x18\x18 \x01(\x01H\x10R\vcreditLimit\x88\x01\x01\x125\n" +
+	"\x14credit_usage_warning\x18\x19 \x01(\x01H\x11R\x12creditUsageWarning\x88\x01\x01\x12+\n" +
+	"\x0ffree_credit_req\x18\x1a \x01(\x01H\x12R\rfreeCreditReq\x88\x01\x01\x12&\n" +
+	"\fdefault_mode\x18\x1b \x01(\tH\x13R\vdefaultMode\x88\x01\x01\x12*\n" +
+	"\x0edefault_margin\x18\x1c \x01(\x01H\x14R\rdefaultMargin\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"min_margin\x18\x1d \x01(\x01H\x15R\tminMargin\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"max_margin\x18\x1e \x01(\x01H\x16R\tmaxMargin\x88\x01\x01\x129\n" +
+	"\x16default_internal_notes\x18\x1f \x01(\tH\x17R\x14defaultInternalNotes\x88\x01\x01\x127\n" +
+	"\x15default_carrier_notes\x18  \x01(\tH\x18R\x13defaultCarrierNotes\x88\x01\x01\x129\n" +
+	"\x16default_external_notes\x18! \x01(\tH\x19R\x14defaultExternalNotes\x88\x01\x01\x121\n" +
+	"\x12default_show_notes\x18\" \x01(\tH\x1aR\x10defaultShowNotes\x88\x01\x01\x121\n" +
+	"\x12auto_accept_tender\x18# \x01(\bH\x1bR\x10autoAcceptTender\x88\x01\x01\x12,\n" +
+	"\x05group\x18$ \x01(\v2\x16.google.protobuf.ValueR\x05group\x12F\n" +
+	"\fpayment_term\x18% \x01(\v2#.hookstream.mvmnt.v1.PaymentTermRefR\vpaymentTerm\x12\x19\n" +
+	"\x05notes\x18& \x01(\tH\x1cR\x05notes\x88\x01\x01\x124\n" +
+	"\x13deactivation_reason\x18' \x01(\tH\x1dR\x12deactivationReason\x88\x01\x01\x122\n" +
+	"\x12deactivation_notes\x18( \x01(\tH\x1eR\x11deactivationNotes\x88\x01\x01\x12G\n" +
+	"\x11deactivation_date\x18) \x01(\v2\x1a.google.protobuf.TimestampR\x10deactivationDate\x127\n" +
+	"\tclosed_at\x18* \x01(\v2\x1a.google.protobuf.TimestampR\bclosedAt\x123\n" +
+	"\tclosed_by\x18+ \x01(\v2\x16.google.protobuf.ValueR\bclosedBy\x12&\n" +
+	"\fclosed_notes\x18, \x01(\tH\x1fR\vclosedNotes\x88\x01\x01\x12I\n" +
+	"\x11corporate_address\x18- \x01(\v2\x1c.hookstream.mvmnt.v1.AddressR\x10corporateAddress\x12E\n" +
+	"\x0fbilling_address\x18. \x01(\v2\x1c.hookstream.mvmnt.v1.AddressR\x0ebillingAddress\x12+\n" +
+	"\x0fqbo_customer_id\x18/ \x01(\tH R\rqboCustomerId\x88\x01\x01B\x06\n" +
+	"\x04_keyB\x0f\n" +
+	"\r_service_tierB\n" +
+	"\n" +
+	"\b_websiteB\x0f\n" +
+	"\r_phone_numberB\v\n" +
+	"\t_industryB\x11\n" +
+	"\x0f_annual_revenueB\x0f\n" +
+	"\r_annual_spendB\r\n" +
+	"\v_spend_typeB\b\n" +
+	"\x06_naicsB\x06\n" +
+	"\x04_einB\a\n" +
+	"\x05_dunsB\x0e\n" +
+	"\f_lead_sourceB\v\n" +
+	"\t_dba_nameB\x16\n" +
+	"\x14_number_of_employeesB\x0e\n" +
+	"\f_external_idB\v\n" +
+	"\t_currencyB\x0f\n" +
+	"\r_credit_limitB\x17\n" +
+	"\x15_credit_usage_warningB\x12\n" +
+	"\x10_free_credit_reqB\x0f\n" +
+	"\r_default_modeB\x11\n" +
+	"\x0f_default_marginB\r\n" +
+	"\v_min_marginB\r\n" +
+	"\v_max_marginB\x19\n" +
+	"\x17_default_internal_notesB\x18\n" +
+	"\x16_default_carrier_notesB\x19\n" +
+	"\x17_default_external_notesB\x15\n" +
+	"\x13_default_show_notesB\x15\n" +
+	"\x13_auto_accept_tenderB\b\n" +
+	"\x06_notesB\x16\n" +
+	"\x14_deactivation_reasonB\x15\n" +
+	"\x13_deactivation_notesB\x0f\n" +
+	"\r_closed_notesB\x12\n" +
+	"\x10_qbo_customer_id\"\xd5\a\n" +
 	"\aCompany\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
 	"\vfriendly_id\x18\x02 \x01(\tR\n" +
@@ -873,8 +2606,35 @@ const file_hookstream_mvmnt_v1_entities_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x129\n" +
 	"\n" +
-	"deleted_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedAtB\x06\n" +
-	"\x04_key\"\x9e\x02\n" +
+	"deleted_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedAt\x12\x17\n" +
+	"\x04name\x18\a \x01(\tH\x01R\x04name\x88\x01\x01\x12(\n" +
+	"\raddress_line1\x18\b \x01(\tH\x02R\faddressLine1\x88\x01\x01\x12(\n" +
+	"\raddress_line2\x18\t \x01(\tH\x03R\faddressLine2\x88\x01\x01\x12\x17\n" +
+	"\x04city\x18\n" +
+	" \x01(\tH\x04R\x04city\x88\x01\x01\x12\x1d\n" +
+	"\acountry\x18\v \x01(\tH\x05R\acountry\x88\x01\x01\x12\x15\n" +
+	"\x03fax\x18\f \x01(\tH\x06R\x03fax\x88\x01\x01\x12&\n" +
+	"\finvoice_only\x18\r \x01(\bH\aR\vinvoiceOnly\x88\x01\x01\x12.\n" +
+	"\x10invoice_verbiage\x18\x0e \x01(\tH\bR\x0finvoiceVerbiage\x88\x01\x01\x125\n" +
+	"\x14primary_contact_name\x18\x0f \x01(\tH\tR\x12primaryContactName\x88\x01\x01\x127\n" +
+	"\x15primary_contact_email\x18\x10 \x01(\tH\n" +
+	"R\x13primaryContactEmail\x88\x01\x01\x127\n" +
+	"\x15primary_contact_phone\x18\x11 \x01(\tH\vR\x13primaryContactPhone\x88\x01\x01\x12;\n" +
+	"\n" +
+	"created_by\x18\x12 \x01(\v2\x1c.hookstream.mvmnt.v1.UserRefR\tcreatedByB\x06\n" +
+	"\x04_keyB\a\n" +
+	"\x05_nameB\x10\n" +
+	"\x0e_address_line1B\x10\n" +
+	"\x0e_address_line2B\a\n" +
+	"\x05_cityB\n" +
+	"\n" +
+	"\b_countryB\x06\n" +
+	"\x04_faxB\x0f\n" +
+	"\r_invoice_onlyB\x13\n" +
+	"\x11_invoice_verbiageB\x17\n" +
+	"\x15_primary_contact_nameB\x18\n" +
+	"\x16_primary_contact_emailB\x18\n" +
+	"\x16_primary_contact_phone\"\xf0\a\n" +
 	"\aContact\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
 	"\vfriendly_id\x18\x02 \x01(\tR\n" +
@@ -885,8 +2645,28 @@ const file_hookstream_mvmnt_v1_entities_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x129\n" +
 	"\n" +
-	"deleted_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedAtB\x06\n" +
-	"\x04_key\"\xb6\x02\n" +
+	"deleted_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedAt\x12>\n" +
+	"\bcustomer\x18\a \x01(\v2\".hookstream.mvmnt.v1.EntitySummaryR\bcustomer\x12<\n" +
+	"\acarrier\x18\b \x01(\v2\".hookstream.mvmnt.v1.EntitySummaryR\acarrier\x12:\n" +
+	"\x06vendor\x18\t \x01(\v2\".hookstream.mvmnt.v1.EntitySummaryR\x06vendor\x12>\n" +
+	"\blocation\x18\n" +
+	" \x01(\v2\".hookstream.mvmnt.v1.EntitySummaryR\blocation\x12\x17\n" +
+	"\x04name\x18\v \x01(\tH\x01R\x04name\x88\x01\x01\x12C\n" +
+	"\fcontact_info\x18\f \x01(\v2 .hookstream.mvmnt.v1.ContactInfoR\vcontactInfo\x12,\n" +
+	"\x0fphone_extension\x18\r \x01(\tH\x02R\x0ephoneExtension\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"is_primary\x18\x0e \x01(\bH\x03R\tisPrimary\x88\x01\x01\x12#\n" +
+	"\rcontact_types\x18\x0f \x03(\tR\fcontactTypes\x12&\n" +
+	"\fcontact_type\x18\x10 \x01(\tH\x04R\vcontactType\x88\x01\x01\x12$\n" +
+	"\rnotifications\x18\x11 \x03(\tR\rnotifications\x12?\n" +
+	"\finvited_user\x18\x12 \x01(\v2\x1c.hookstream.mvmnt.v1.UserRefR\vinvitedUser\x125\n" +
+	"\n" +
+	"deleted_by\x18\x13 \x01(\v2\x16.google.protobuf.ValueR\tdeletedByB\x06\n" +
+	"\x04_keyB\a\n" +
+	"\x05_nameB\x12\n" +
+	"\x10_phone_extensionB\r\n" +
+	"\v_is_primaryB\x0f\n" +
+	"\r_contact_type\"\xb7\x1a\n" +
 	"\aCarrier\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
 	"\vfriendly_id\x18\x02 \x01(\tR\n" +
@@ -898,8 +2678,118 @@ const file_hookstream_mvmnt_v1_entities_proto_rawDesc = "" +
 	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x129\n" +
 	"\n" +
 	"deleted_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedAt\x12\x16\n" +
-	"\x06status\x18\a \x01(\tR\x06statusB\x06\n" +
-	"\x04_key\"\xa4\x02\n" +
+	"\x06status\x18\a \x01(\tR\x06status\x12\x17\n" +
+	"\x04type\x18\b \x01(\tH\x01R\x04type\x88\x01\x01\x12\x17\n" +
+	"\x04name\x18\t \x01(\tH\x02R\x04name\x88\x01\x01\x12\x1e\n" +
+	"\bdba_name\x18\n" +
+	" \x01(\tH\x03R\adbaName\x88\x01\x01\x12\x19\n" +
+	"\x05email\x18\v \x01(\tH\x04R\x05email\x88\x01\x01\x12\x19\n" +
+	"\x05phone\x18\f \x01(\tH\x05R\x05phone\x88\x01\x01\x12\x1d\n" +
+	"\awebsite\x18\r \x01(\tH\x06R\awebsite\x88\x01\x01\x12(\n" +
+	"\rstatus_reason\x18\x0e \x01(\tH\aR\fstatusReason\x88\x01\x01\x12\x19\n" +
+	"\x05notes\x18\x0f \x01(\tH\bR\x05notes\x88\x01\x01\x12I\n" +
+	"\x11corporate_address\x18\x10 \x01(\v2\x1c.hookstream.mvmnt.v1.AddressR\x10corporateAddress\x12E\n" +
+	"\x0fbilling_address\x18\x11 \x01(\v2\x1c.hookstream.mvmnt.v1.AddressR\x0ebillingAddress\x12 \n" +
+	"\tmc_number\x18\x12 \x01(\tH\tR\bmcNumber\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"dot_number\x18\x13 \x01(\tH\n" +
+	"R\tdotNumber\x88\x01\x01\x12\x17\n" +
+	"\x04scac\x18\x14 \x01(\tH\vR\x04scac\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"ein_number\x18\x15 \x01(\tH\fR\teinNumber\x88\x01\x01\x12 \n" +
+	"\tff_number\x18\x16 \x01(\tH\rR\bffNumber\x88\x01\x01\x12 \n" +
+	"\tmx_number\x18\x17 \x01(\tH\x0eR\bmxNumber\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"rfc_number\x18\x18 \x01(\tH\x0fR\trfcNumber\x88\x01\x01\x12 \n" +
+	"\tiata_code\x18\x19 \x01(\tH\x10R\biataCode\x88\x01\x01\x12\x1e\n" +
+	"\n" +
+	"equipments\x18\x1a \x03(\tR\n" +
+	"equipments\x12 \n" +
+	"\tis_hazmat\x18\x1b \x01(\bH\x11R\bisHazmat\x88\x01\x01\x12&\n" +
+	"\ftsa_approved\x18\x1c \x01(\bH\x12R\vtsaApproved\x88\x01\x01\x12\x1b\n" +
+	"\x06trucks\x18\x1d \x01(\x03H\x13R\x06trucks\x88\x01\x01\x12\x1f\n" +
+	"\btrailers\x18\x1e \x01(\x03H\x14R\btrailers\x88\x01\x01\x12\x1d\n" +
+	"\adrivers\x18\x1f \x01(\x03H\x15R\adrivers\x88\x01\x01\x12$\n" +
+	"\vpower_units\x18  \x01(\x03H\x16R\n" +
+	"powerUnits\x88\x01\x01\x12\x1f\n" +
+	"\bcurrency\x18! \x01(\tH\x17R\bcurrency\x88\x01\x01\x12F\n" +
+	"\fpayment_term\x18\" \x01(\v2#.hookstream.mvmnt.v1.PaymentTermRefR\vpaymentTerm\x129\n" +
+	"\x16is_factoring_preferred\x18# \x01(\bH\x18R\x14isFactoringPreferred\x88\x01\x01\x12/\n" +
+	"\x11golden_carrier_id\x18$ \x01(\tH\x19R\x0fgoldenCarrierId\x88\x01\x01\x120\n" +
+	"\x11insurance_company\x18% \x01(\tH\x1aR\x10insuranceCompany\x88\x01\x01\x12,\n" +
+	"\x0finsurance_agent\x18& \x01(\tH\x1bR\x0einsuranceAgent\x88\x01\x01\x127\n" +
+	"\x15insurance_agent_phone\x18' \x01(\tH\x1cR\x13insuranceAgentPhone\x88\x01\x01\x12T\n" +
+	"\x18insurance_authority_date\x18( \x01(\v2\x1a.google.protobuf.TimestampR\x16insuranceAuthorityDate\x12V\n" +
+	"\x19insurance_expiration_date\x18) \x01(\v2\x1a.google.protobuf.TimestampR\x17insuranceExpirationDate\x12H\n" +
+	"\x1einsurance_auto_liability_limit\x18* \x01(\x01H\x1dR\x1binsuranceAutoLiabilityLimit\x88\x01\x01\x12J\n" +
+	"\x1finsurance_cargo_liability_limit\x18+ \x01(\x01H\x1eR\x1cinsuranceCargoLiabilityLimit\x88\x01\x01\x12N\n" +
+	"!insurance_general_liability_limit\x18, \x01(\x01H\x1fR\x1einsuranceGeneralLiabilityLimit\x88\x01\x01\x12\x1b\n" +
+	"\x06rating\x18- \x01(\tH R\x06rating\x88\x01\x01\x12$\n" +
+	"\vrating_date\x18. \x01(\tH!R\n" +
+	"ratingDate\x88\x01\x01\x12$\n" +
+	"\vreview_type\x18/ \x01(\tH\"R\n" +
+	"reviewType\x88\x01\x01\x12$\n" +
+	"\vreview_date\x180 \x01(\tH#R\n" +
+	"reviewDate\x88\x01\x01\x120\n" +
+	"\x11operating_ability\x181 \x01(\tH$R\x10operatingAbility\x88\x01\x01\x12\x1e\n" +
+	"\bin_fmcsa\x182 \x01(\bH%R\ainFmcsa\x88\x01\x01\x127\n" +
+	"\x15us_driver_inspections\x183 \x01(\x03H&R\x13usDriverInspections\x88\x01\x01\x12>\n" +
+	"\x19us_driver_inspections_oos\x184 \x01(\x03H'R\x16usDriverInspectionsOos\x88\x01\x01\x12E\n" +
+	"\x1dus_driver_inspections_oos_pct\x185 \x01(\x01H(R\x19usDriverInspectionsOosPct\x88\x01\x01\x129\n" +
+	"\x16us_vehicle_inspections\x186 \x01(\x03H)R\x14usVehicleInspections\x88\x01\x01\x12@\n" +
+	"\x1aus_vehicle_inspections_oos\x187 \x01(\x03H*R\x17usVehicleInspectionsOos\x88\x01\x01\x12G\n" +
+	"\x1eus_vehicle_inspections_oos_pct\x188 \x01(\x01H+R\x1ausVehicleInspectionsOosPct\x88\x01\x01B\x06\n" +
+	"\x04_keyB\a\n" +
+	"\x05_typeB\a\n" +
+	"\x05_nameB\v\n" +
+	"\t_dba_nameB\b\n" +
+	"\x06_emailB\b\n" +
+	"\x06_phoneB\n" +
+	"\n" +
+	"\b_websiteB\x10\n" +
+	"\x0e_status_reasonB\b\n" +
+	"\x06_notesB\f\n" +
+	"\n" +
+	"_mc_numberB\r\n" +
+	"\v_dot_numberB\a\n" +
+	"\x05_scacB\r\n" +
+	"\v_ein_numberB\f\n" +
+	"\n" +
+	"_ff_numberB\f\n" +
+	"\n" +
+	"_mx_numberB\r\n" +
+	"\v_rfc_numberB\f\n" +
+	"\n" +
+	"_iata_codeB\f\n" +
+	"\n" +
+	"_is_hazmatB\x0f\n" +
+	"\r_tsa_approvedB\t\n" +
+	"\a_trucksB\v\n" +
+	"\t_trailersB\n" +
+	"\n" +
+	"\b_driversB\x0e\n" +
+	"\f_power_unitsB\v\n" +
+	"\t_currencyB\x19\n" +
+	"\x17_is_factoring_preferredB\x14\n" +
+	"\x12_golden_carrier_idB\x14\n" +
+	"\x12_insurance_companyB\x12\n" +
+	"\x10_insurance_agentB\x18\n" +
+	"\x16_insurance_agent_phoneB!\n" +
+	"\x1f_insurance_auto_liability_limitB\"\n" +
+	" _insurance_cargo_liability_limitB$\n" +
+	"\"_insurance_general_liability_limitB\t\n" +
+	"\a_ratingB\x0e\n" +
+	"\f_rating_dateB\x0e\n" +
+	"\f_review_typeB\x0e\n" +
+	"\f_review_dateB\x14\n" +
+	"\x12_operating_abilityB\v\n" +
+	"\t_in_fmcsaB\x18\n" +
+	"\x16_us_driver_inspectionsB\x1c\n" +
+	"\x1a_us_driver_inspections_oosB \n" +
+	"\x1e_us_driver_inspections_oos_pctB\x19\n" +
+	"\x17_us_vehicle_inspectionsB\x1d\n" +
+	"\x1b_us_vehicle_inspections_oosB!\n" +
+	"\x1f_us_vehicle_inspections_oos_pct\"\xe9\x06\n" +
 	"\rCarrierFactor\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
 	"\vfriendly_id\x18\x02 \x01(\tR\n" +
@@ -910,8 +2800,36 @@ const file_hookstream_mvmnt_v1_entities_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x129\n" +
 	"\n" +
-	"deleted_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedAtB\x06\n" +
-	"\x04_key\"\xa4\x02\n" +
+	"deleted_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedAt\x12&\n" +
+	"\fcompany_name\x18\a \x01(\tH\x01R\vcompanyName\x88\x01\x01\x12\x19\n" +
+	"\x05email\x18\b \x01(\tH\x02R\x05email\x88\x01\x01\x12&\n" +
+	"\fphone_number\x18\t \x01(\tH\x03R\vphoneNumber\x88\x01\x01\x12(\n" +
+	"\raddress_line1\x18\n" +
+	" \x01(\tH\x04R\faddressLine1\x88\x01\x01\x12(\n" +
+	"\raddress_line2\x18\v \x01(\tH\x05R\faddressLine2\x88\x01\x01\x12\x17\n" +
+	"\x04city\x18\f \x01(\tH\x06R\x04city\x88\x01\x01\x12\x19\n" +
+	"\x05state\x18\r \x01(\tH\aR\x05state\x88\x01\x01\x12\x1d\n" +
+	"\acountry\x18\x0e \x01(\tH\bR\acountry\x88\x01\x01\x12\x1e\n" +
+	"\bzip_code\x18\x0f \x01(\tH\tR\azipCode\x88\x01\x01\x12 \n" +
+	"\tbank_name\x18\x10 \x01(\tH\n" +
+	"R\bbankName\x88\x01\x01\x12&\n" +
+	"\faccount_name\x18\x11 \x01(\tH\vR\vaccountName\x88\x01\x01\x12\x1f\n" +
+	"\bcurrency\x18\x12 \x01(\tH\fR\bcurrency\x88\x01\x01B\x06\n" +
+	"\x04_keyB\x0f\n" +
+	"\r_company_nameB\b\n" +
+	"\x06_emailB\x0f\n" +
+	"\r_phone_numberB\x10\n" +
+	"\x0e_address_line1B\x10\n" +
+	"\x0e_address_line2B\a\n" +
+	"\x05_cityB\b\n" +
+	"\x06_stateB\n" +
+	"\n" +
+	"\b_countryB\v\n" +
+	"\t_zip_codeB\f\n" +
+	"\n" +
+	"_bank_nameB\x0f\n" +
+	"\r_account_nameB\v\n" +
+	"\t_currency\"\xa8\b\n" +
 	"\rPaymentMethod\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
 	"\vfriendly_id\x18\x02 \x01(\tR\n" +
@@ -922,8 +2840,37 @@ const file_hookstream_mvmnt_v1_entities_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x129\n" +
 	"\n" +
-	"deleted_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedAtB\x06\n" +
-	"\x04_key\"\x9d\x02\n" +
+	"deleted_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedAt\x12\"\n" +
+	"\n" +
+	"carrier_id\x18\a \x01(\tH\x01R\tcarrierId\x88\x01\x01\x12<\n" +
+	"\acarrier\x18\b \x01(\v2\".hookstream.mvmnt.v1.EntitySummaryR\acarrier\x12 \n" +
+	"\tvendor_id\x18\t \x01(\tH\x02R\bvendorId\x88\x01\x01\x12:\n" +
+	"\x06vendor\x18\n" +
+	" \x01(\v2\".hookstream.mvmnt.v1.EntitySummaryR\x06vendor\x129\n" +
+	"\x16payment_recipient_type\x18\v \x01(\tH\x03R\x14paymentRecipientType\x88\x01\x01\x123\n" +
+	"\x13payment_method_type\x18\f \x01(\tH\x04R\x11paymentMethodType\x88\x01\x01\x12&\n" +
+	"\fis_preferred\x18\r \x01(\bH\x05R\visPreferred\x88\x01\x01\x12 \n" +
+	"\tbank_name\x18\x0e \x01(\tH\x06R\bbankName\x88\x01\x01\x12&\n" +
+	"\faccount_name\x18\x0f \x01(\tH\aR\vaccountName\x88\x01\x01\x12*\n" +
+	"\x0eaccount_number\x18\x10 \x01(\tH\bR\raccountNumber\x88\x01\x01\x12\x1c\n" +
+	"\aaba_ach\x18\x11 \x01(\tH\tR\x06abaAch\x88\x01\x01\x12\x1f\n" +
+	"\bcurrency\x18\x12 \x01(\tH\n" +
+	"R\bcurrency\x88\x01\x01\x12I\n" +
+	"\x0ecarrier_factor\x18\x13 \x01(\v2\".hookstream.mvmnt.v1.CarrierFactorR\rcarrierFactorB\x06\n" +
+	"\x04_keyB\r\n" +
+	"\v_carrier_idB\f\n" +
+	"\n" +
+	"_vendor_idB\x19\n" +
+	"\x17_payment_recipient_typeB\x16\n" +
+	"\x14_payment_method_typeB\x0f\n" +
+	"\r_is_preferredB\f\n" +
+	"\n" +
+	"_bank_nameB\x0f\n" +
+	"\r_account_nameB\x11\n" +
+	"\x0f_account_numberB\n" +
+	"\n" +
+	"\b_aba_achB\v\n" +
+	"\t_currency\"\xbf\x02\n" +
 	"\x06Vendor\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
 	"\vfriendly_id\x18\x02 \x01(\tR\n" +
@@ -934,8 +2881,10 @@ const file_hookstream_mvmnt_v1_entities_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x129\n" +
 	"\n" +
-	"deleted_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedAtB\x06\n" +
-	"\x04_key\"\x9f\x02\n" +
+	"deleted_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedAt\x12\x17\n" +
+	"\x04name\x18\a \x01(\tH\x01R\x04name\x88\x01\x01B\x06\n" +
+	"\x04_keyB\a\n" +
+	"\x05_name\"\xc1\x02\n" +
 	"\bLocation\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
 	"\vfriendly_id\x18\x02 \x01(\tR\n" +
@@ -946,14 +2895,64 @@ const file_hookstream_mvmnt_v1_entities_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x129\n" +
 	"\n" +
-	"deleted_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedAtB\x06\n" +
-	"\x04_key\"w\n" +
+	"deleted_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedAt\x12\x17\n" +
+	"\x04name\x18\a \x01(\tH\x01R\x04name\x88\x01\x01B\x06\n" +
+	"\x04_keyB\a\n" +
+	"\x05_name\"w\n" +
 	"\x11ShipmentDelivered\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
 	"\vfriendly_id\x18\x02 \x01(\tR\n" +
 	"friendlyId\x12\x1f\n" +
 	"\x03key\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04H\x00R\x03key\x88\x01\x01B\x06\n" +
-	"\x04_keyBBZ@github.com/hookstream/hookstream/gen/hookstream/mvmnt/v1;mvmntv1b\x06proto3"
+	"\x04_key\"\x88\x03\n" +
+	"\aAddress\x12(\n" +
+	"\raddress_line1\x18\x01 \x01(\tH\x00R\faddressLine1\x88\x01\x01\x12(\n" +
+	"\raddress_line2\x18\x02 \x01(\tH\x01R\faddressLine2\x88\x01\x01\x12\x17\n" +
+	"\x04city\x18\x03 \x01(\tH\x02R\x04city\x88\x01\x01\x12\x19\n" +
+	"\x05state\x18\x04 \x01(\tH\x03R\x05state\x88\x01\x01\x12$\n" +
+	"\vpostal_code\x18\x05 \x01(\tH\x04R\n" +
+	"postalCode\x88\x01\x01\x12\x1d\n" +
+	"\acountry\x18\x06 \x01(\tH\x05R\acountry\x88\x01\x01\x12\x1f\n" +
+	"\blatitude\x18\a \x01(\x01H\x06R\blatitude\x88\x01\x01\x12!\n" +
+	"\tlongitude\x18\b \x01(\x01H\aR\tlongitude\x88\x01\x01B\x10\n" +
+	"\x0e_address_line1B\x10\n" +
+	"\x0e_address_line2B\a\n" +
+	"\x05_cityB\b\n" +
+	"\x06_stateB\x0e\n" +
+	"\f_postal_codeB\n" +
+	"\n" +
+	"\b_countryB\v\n" +
+	"\t_latitudeB\f\n" +
+	"\n" +
+	"_longitude\"w\n" +
+	"\rEntitySummary\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
+	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12$\n" +
+	"\vfriendly_id\x18\x03 \x01(\tH\x01R\n" +
+	"friendlyId\x88\x01\x01B\a\n" +
+	"\x05_nameB\x0e\n" +
+	"\f_friendly_id\"`\n" +
+	"\aUserRef\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
+	"\x05email\x18\x02 \x01(\tH\x00R\x05email\x88\x01\x01\x12\x17\n" +
+	"\x04name\x18\x03 \x01(\tH\x01R\x04name\x88\x01\x01B\b\n" +
+	"\x06_emailB\a\n" +
+	"\x05_name\"a\n" +
+	"\x0ePaymentTermRef\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
+	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12\x15\n" +
+	"\x03key\x18\x03 \x01(\tH\x01R\x03key\x88\x01\x01B\a\n" +
+	"\x05_nameB\x06\n" +
+	"\x04_key\"\x9e\x01\n" +
+	"\vContactInfo\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tH\x00R\x04name\x88\x01\x01\x12\x19\n" +
+	"\x05email\x18\x02 \x01(\tH\x01R\x05email\x88\x01\x01\x12\x19\n" +
+	"\x05phone\x18\x03 \x01(\tH\x02R\x05phone\x88\x01\x01\x12\x19\n" +
+	"\x05title\x18\x04 \x01(\tH\x03R\x05title\x88\x01\x01B\a\n" +
+	"\x05_nameB\b\n" +
+	"\x06_emailB\b\n" +
+	"\x06_phoneB\b\n" +
+	"\x06_titleBBZ@github.com/hookstream/hookstream/gen/hookstream/mvmnt/v1;mvmntv1b\x06proto3"
 
 var (
 	file_hookstream_mvmnt_v1_entities_proto_rawDescOnce sync.Once
@@ -967,7 +2966,7 @@ func file_hookstream_mvmnt_v1_entities_proto_rawDescGZIP() []byte {
 	return file_hookstream_mvmnt_v1_entities_proto_rawDescData
 }
 
-var file_hookstream_mvmnt_v1_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_hookstream_mvmnt_v1_entities_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_hookstream_mvmnt_v1_entities_proto_goTypes = []any{
 	(*Customer)(nil),              // 0: hookstream.mvmnt.v1.Customer
 	(*Company)(nil),               // 1: hookstream.mvmnt.v1.Company
@@ -978,38 +2977,67 @@ var file_hookstream_mvmnt_v1_entities_proto_goTypes = []any{
 	(*Vendor)(nil),                // 6: hookstream.mvmnt.v1.Vendor
 	(*Location)(nil),              // 7: hookstream.mvmnt.v1.Location
 	(*ShipmentDelivered)(nil),     // 8: hookstream.mvmnt.v1.ShipmentDelivered
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*Address)(nil),               // 9: hookstream.mvmnt.v1.Address
+	(*EntitySummary)(nil),         // 10: hookstream.mvmnt.v1.EntitySummary
+	(*UserRef)(nil),               // 11: hookstream.mvmnt.v1.UserRef
+	(*PaymentTermRef)(nil),        // 12: hookstream.mvmnt.v1.PaymentTermRef
+	(*ContactInfo)(nil),           // 13: hookstream.mvmnt.v1.ContactInfo
+	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(*structpb.Value)(nil),        // 15: google.protobuf.Value
 }
 var file_hookstream_mvmnt_v1_entities_proto_depIdxs = []int32{
-	9,  // 0: hookstream.mvmnt.v1.Customer.created_at:type_name -> google.protobuf.Timestamp
-	9,  // 1: hookstream.mvmnt.v1.Customer.updated_at:type_name -> google.protobuf.Timestamp
-	9,  // 2: hookstream.mvmnt.v1.Customer.deleted_at:type_name -> google.protobuf.Timestamp
-	9,  // 3: hookstream.mvmnt.v1.Company.created_at:type_name -> google.protobuf.Timestamp
-	9,  // 4: hookstream.mvmnt.v1.Company.updated_at:type_name -> google.protobuf.Timestamp
-	9,  // 5: hookstream.mvmnt.v1.Company.deleted_at:type_name -> google.protobuf.Timestamp
-	9,  // 6: hookstream.mvmnt.v1.Contact.created_at:type_name -> google.protobuf.Timestamp
-	9,  // 7: hookstream.mvmnt.v1.Contact.updated_at:type_name -> google.protobuf.Timestamp
-	9,  // 8: hookstream.mvmnt.v1.Contact.deleted_at:type_name -> google.protobuf.Timestamp
-	9,  // 9: hookstream.mvmnt.v1.Carrier.created_at:type_name -> google.protobuf.Timestamp
-	9,  // 10: hookstream.mvmnt.v1.Carrier.updated_at:type_name -> google.protobuf.Timestamp
-	9,  // 11: hookstream.mvmnt.v1.Carrier.deleted_at:type_name -> google.protobuf.Timestamp
-	9,  // 12: hookstream.mvmnt.v1.CarrierFactor.created_at:type_name -> google.protobuf.Timestamp
-	9,  // 13: hookstream.mvmnt.v1.CarrierFactor.updated_at:type_name -> google.protobuf.Timestamp
-	9,  // 14: hookstream.mvmnt.v1.CarrierFactor.deleted_at:type_name -> google.protobuf.Timestamp
-	9,  // 15: hookstream.mvmnt.v1.PaymentMethod.created_at:type_name -> google.protobuf.Timestamp
-	9,  // 16: hookstream.mvmnt.v1.PaymentMethod.updated_at:type_name -> google.protobuf.Timestamp
-	9,  // 17: hookstream.mvmnt.v1.PaymentMethod.deleted_at:type_name -> google.protobuf.Timestamp
-	9,  // 18: hookstream.mvmnt.v1.Vendor.created_at:type_name -> google.protobuf.Timestamp
-	9,  // 19: hookstream.mvmnt.v1.Vendor.updated_at:type_name -> google.protobuf.Timestamp
-	9,  // 20: hookstream.mvmnt.v1.Vendor.deleted_at:type_name -> google.protobuf.Timestamp
-	9,  // 21: hookstream.mvmnt.v1.Location.created_at:type_name -> google.protobuf.Timestamp
-	9,  // 22: hookstream.mvmnt.v1.Location.updated_at:type_name -> google.protobuf.Timestamp
-	9,  // 23: hookstream.mvmnt.v1.Location.deleted_at:type_name -> google.protobuf.Timestamp
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	14, // 0: hookstream.mvmnt.v1.Customer.created_at:type_name -> google.protobuf.Timestamp
+	14, // 1: hookstream.mvmnt.v1.Customer.updated_at:type_name -> google.protobuf.Timestamp
+	14, // 2: hookstream.mvmnt.v1.Customer.deleted_at:type_name -> google.protobuf.Timestamp
+	15, // 3: hookstream.mvmnt.v1.Customer.group:type_name -> google.protobuf.Value
+	12, // 4: hookstream.mvmnt.v1.Customer.payment_term:type_name -> hookstream.mvmnt.v1.PaymentTermRef
+	14, // 5: hookstream.mvmnt.v1.Customer.deactivation_date:type_name -> google.protobuf.Timestamp
+	14, // 6: hookstream.mvmnt.v1.Customer.closed_at:type_name -> google.protobuf.Timestamp
+	15, // 7: hookstream.mvmnt.v1.Customer.closed_by:type_name -> google.protobuf.Value
+	9,  // 8: hookstream.mvmnt.v1.Customer.corporate_address:type_name -> hookstream.mvmnt.v1.Address
+	9,  // 9: hookstream.mvmnt.v1.Customer.billing_address:type_name -> hookstream.mvmnt.v1.Address
+	14, // 10: hookstream.mvmnt.v1.Company.created_at:type_name -> google.protobuf.Timestamp
+	14, // 11: hookstream.mvmnt.v1.Company.updated_at:type_name -> google.protobuf.Timestamp
+	14, // 12: hookstream.mvmnt.v1.Company.deleted_at:type_name -> google.protobuf.Timestamp
+	11, // 13: hookstream.mvmnt.v1.Company.created_by:type_name -> hookstream.mvmnt.v1.UserRef
+	14, // 14: hookstream.mvmnt.v1.Contact.created_at:type_name -> google.protobuf.Timestamp
+	14, // 15: hookstream.mvmnt.v1.Contact.updated_at:type_name -> google.protobuf.Timestamp
+	14, // 16: hookstream.mvmnt.v1.Contact.deleted_at:type_name -> google.protobuf.Timestamp
+	10, // 17: hookstream.mvmnt.v1.Contact.customer:type_name -> hookstream.mvmnt.v1.EntitySummary
+	10, // 18: hookstream.mvmnt.v1.Contact.carrier:type_name -> hookstream.mvmnt.v1.EntitySummary
+	10, // 19: hookstream.mvmnt.v1.Contact.vendor:type_name -> hookstream.mvmnt.v1.EntitySummary
+	10, // 20: hookstream.mvmnt.v1.Contact.location:type_name -> hookstream.mvmnt.v1.EntitySummary
+	13, // 21: hookstream.mvmnt.v1.Contact.contact_info:type_name -> hookstream.mvmnt.v1.ContactInfo
+	11, // 22: hookstream.mvmnt.v1.Contact.invited_user:type_name -> hookstream.mvmnt.v1.UserRef
+	15, // 23: hookstream.mvmnt.v1.Contact.deleted_by:type_name -> google.protobuf.Value
+	14, // 24: hookstream.mvmnt.v1.Carrier.created_at:type_name -> google.protobuf.Timestamp
+	14, // 25: hookstream.mvmnt.v1.Carrier.updated_at:type_name -> google.protobuf.Timestamp
+	14, // 26: hookstream.mvmnt.v1.Carrier.deleted_at:type_name -> google.protobuf.Timestamp
+	9,  // 27: hookstream.mvmnt.v1.Carrier.corporate_address:type_name -> hookstream.mvmnt.v1.Address
+	9,  // 28: hookstream.mvmnt.v1.Carrier.billing_address:type_name -> hookstream.mvmnt.v1.Address
+	12, // 29: hookstream.mvmnt.v1.Carrier.payment_term:type_name -> hookstream.mvmnt.v1.PaymentTermRef
+	14, // 30: hookstream.mvmnt.v1.Carrier.insurance_authority_date:type_name -> google.protobuf.Timestamp
+	14, // 31: hookstream.mvmnt.v1.Carrier.insurance_expiration_date:type_name -> google.protobuf.Timestamp
+	14, // 32: hookstream.mvmnt.v1.CarrierFactor.created_at:type_name -> google.protobuf.Timestamp
+	14, // 33: hookstream.mvmnt.v1.CarrierFactor.updated_at:type_name -> google.protobuf.Timestamp
+	14, // 34: hookstream.mvmnt.v1.CarrierFactor.deleted_at:type_name -> google.protobuf.Timestamp
+	14, // 35: hookstream.mvmnt.v1.PaymentMethod.created_at:type_name -> google.protobuf.Timestamp
+	14, // 36: hookstream.mvmnt.v1.PaymentMethod.updated_at:type_name -> google.protobuf.Timestamp
+	14, // 37: hookstream.mvmnt.v1.PaymentMethod.deleted_at:type_name -> google.protobuf.Timestamp
+	10, // 38: hookstream.mvmnt.v1.PaymentMethod.carrier:type_name -> hookstream.mvmnt.v1.EntitySummary
+	10, // 39: hookstream.mvmnt.v1.PaymentMethod.vendor:type_name -> hookstream.mvmnt.v1.EntitySummary
+	4,  // 40: hookstream.mvmnt.v1.PaymentMethod.carrier_factor:type_name -> hookstream.mvmnt.v1.CarrierFactor
+	14, // 41: hookstream.mvmnt.v1.Vendor.created_at:type_name -> google.protobuf.Timestamp
+	14, // 42: hookstream.mvmnt.v1.Vendor.updated_at:type_name -> google.protobuf.Timestamp
+	14, // 43: hookstream.mvmnt.v1.Vendor.deleted_at:type_name -> google.protobuf.Timestamp
+	14, // 44: hookstream.mvmnt.v1.Location.created_at:type_name -> google.protobuf.Timestamp
+	14, // 45: hookstream.mvmnt.v1.Location.updated_at:type_name -> google.protobuf.Timestamp
+	14, // 46: hookstream.mvmnt.v1.Location.deleted_at:type_name -> google.protobuf.Timestamp
+	47, // [47:47] is the sub-list for method output_type
+	47, // [47:47] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_hookstream_mvmnt_v1_entities_proto_init() }
@@ -1026,13 +3054,18 @@ func file_hookstream_mvmnt_v1_entities_proto_init() {
 	file_hookstream_mvmnt_v1_entities_proto_msgTypes[6].OneofWrappers = []any{}
 	file_hookstream_mvmnt_v1_entities_proto_msgTypes[7].OneofWrappers = []any{}
 	file_hookstream_mvmnt_v1_entities_proto_msgTypes[8].OneofWrappers = []any{}
+	file_hookstream_mvmnt_v1_entities_proto_msgTypes[9].OneofWrappers = []any{}
+	file_hookstream_mvmnt_v1_entities_proto_msgTypes[10].OneofWrappers = []any{}
+	file_hookstream_mvmnt_v1_entities_proto_msgTypes[11].OneofWrappers = []any{}
+	file_hookstream_mvmnt_v1_entities_proto_msgTypes[12].OneofWrappers = []any{}
+	file_hookstream_mvmnt_v1_entities_proto_msgTypes[13].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hookstream_mvmnt_v1_entities_proto_rawDesc), len(file_hookstream_mvmnt_v1_entities_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
