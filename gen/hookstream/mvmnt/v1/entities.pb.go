@@ -1852,14 +1852,13 @@ func (x *PaymentMethod) GetCarrierFactor() *CarrierFactor {
 	return nil
 }
 
-// Vendor is a vendor (a supplier other than a carrier): the data of VENDOR_CREATED and
-// VENDOR_UPDATED. MVMNT's webhook description gives no example of it: only the guaranteed fields
-// and the name are typed.
+// Vendor is a vendor (a service provider other than a carrier, e.g. warehousing): the data of
+// VENDOR_CREATED and VENDOR_UPDATED, with the fields of the Vendor schema of MVMNT's vendors API.
 type Vendor struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The entity's id, a UUID.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// The human-readable id shown in MVMNT's UI (e.g. "A123456"). Empty when absent.
+	// The human-readable id shown in MVMNT's UI (e.g. "V123456"). Empty when absent.
 	FriendlyId string `protobuf:"bytes,2,opt,name=friendly_id,json=friendlyId,proto3" json:"friendly_id,omitempty"`
 	// The customer's own reference for the entity (e.g. an ERP id), at most 512 characters. Unset
 	// when null or absent.
@@ -1870,8 +1869,37 @@ type Vendor struct {
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// When the entity was soft-deleted; unset (null) while it is live.
 	DeletedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
-	// The vendor's name, e.g. "ABC Warehouse Services".
-	Name          *string `protobuf:"bytes,7,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	// The vendor's legal name, e.g. "ABC Warehouse Services".
+	Name *string `protobuf:"bytes,7,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	// The primary email address.
+	Email *string `protobuf:"bytes,8,opt,name=email,proto3,oneof" json:"email,omitempty"`
+	// The primary phone number.
+	Phone *string `protobuf:"bytes,9,opt,name=phone,proto3,oneof" json:"phone,omitempty"`
+	// The vendor's status, e.g. "ACTIVE" or "INACTIVE".
+	Status *string `protobuf:"bytes,10,opt,name=status,proto3,oneof" json:"status,omitempty"`
+	// Internal notes.
+	Notes *string `protobuf:"bytes,11,opt,name=notes,proto3,oneof" json:"notes,omitempty"`
+	// The tax id (e.g. a US EIN).
+	TaxId *string `protobuf:"bytes,12,opt,name=tax_id,json=taxId,proto3,oneof" json:"tax_id,omitempty"`
+	// The preferred currency, ISO 4217.
+	Currency *string `protobuf:"bytes,13,opt,name=currency,proto3,oneof" json:"currency,omitempty"`
+	// The corporate headquarters address.
+	CorporateAddress *Address `protobuf:"bytes,14,opt,name=corporate_address,json=corporateAddress,proto3" json:"corporate_address,omitempty"`
+	// The billing address.
+	BillingAddress *Address `protobuf:"bytes,15,opt,name=billing_address,json=billingAddress,proto3" json:"billing_address,omitempty"`
+	// The vendor's payment term.
+	PaymentTerm *PaymentTermRef `protobuf:"bytes,16,opt,name=payment_term,json=paymentTerm,proto3" json:"payment_term,omitempty"`
+	// Whether this vendor is MVMNT itself.
+	IsMvmnt *bool `protobuf:"varint,17,opt,name=is_mvmnt,json=isMvmnt,proto3,oneof" json:"is_mvmnt,omitempty"`
+	// The document types the vendor must provide, e.g. "W9", "INSURANCE_CERTIFICATE".
+	RequiredDocuments []string `protobuf:"bytes,18,rep,name=required_documents,json=requiredDocuments,proto3" json:"required_documents,omitempty"`
+	// The vendor's payment methods, as references whose shape MVMNT's webhook description does not
+	// give.
+	PaymentMethods []*structpb.Struct `protobuf:"bytes,19,rep,name=payment_methods,json=paymentMethods,proto3" json:"payment_methods,omitempty"`
+	// The vendor's contacts, as references whose shape MVMNT's webhook description does not give.
+	Contacts []*structpb.Struct `protobuf:"bytes,20,rep,name=contacts,proto3" json:"contacts,omitempty"`
+	// The MVMNT user who deleted the vendor. Unset while live.
+	DeletedBy     *UserRef `protobuf:"bytes,21,opt,name=deleted_by,json=deletedBy,proto3" json:"deleted_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1953,6 +1981,104 @@ func (x *Vendor) GetName() string {
 		return *x.Name
 	}
 	return ""
+}
+
+func (x *Vendor) GetEmail() string {
+	if x != nil && x.Email != nil {
+		return *x.Email
+	}
+	return ""
+}
+
+func (x *Vendor) GetPhone() string {
+	if x != nil && x.Phone != nil {
+		return *x.Phone
+	}
+	return ""
+}
+
+func (x *Vendor) GetStatus() string {
+	if x != nil && x.Status != nil {
+		return *x.Status
+	}
+	return ""
+}
+
+func (x *Vendor) GetNotes() string {
+	if x != nil && x.Notes != nil {
+		return *x.Notes
+	}
+	return ""
+}
+
+func (x *Vendor) GetTaxId() string {
+	if x != nil && x.TaxId != nil {
+		return *x.TaxId
+	}
+	return ""
+}
+
+func (x *Vendor) GetCurrency() string {
+	if x != nil && x.Currency != nil {
+		return *x.Currency
+	}
+	return ""
+}
+
+func (x *Vendor) GetCorporateAddress() *Address {
+	if x != nil {
+		return x.CorporateAddress
+	}
+	return nil
+}
+
+func (x *Vendor) GetBillingAddress() *Address {
+	if x != nil {
+		return x.BillingAddress
+	}
+	return nil
+}
+
+func (x *Vendor) GetPaymentTerm() *PaymentTermRef {
+	if x != nil {
+		return x.PaymentTerm
+	}
+	return nil
+}
+
+func (x *Vendor) GetIsMvmnt() bool {
+	if x != nil && x.IsMvmnt != nil {
+		return *x.IsMvmnt
+	}
+	return false
+}
+
+func (x *Vendor) GetRequiredDocuments() []string {
+	if x != nil {
+		return x.RequiredDocuments
+	}
+	return nil
+}
+
+func (x *Vendor) GetPaymentMethods() []*structpb.Struct {
+	if x != nil {
+		return x.PaymentMethods
+	}
+	return nil
+}
+
+func (x *Vendor) GetContacts() []*structpb.Struct {
+	if x != nil {
+		return x.Contacts
+	}
+	return nil
+}
+
+func (x *Vendor) GetDeletedBy() *UserRef {
+	if x != nil {
+		return x.DeletedBy
+	}
+	return nil
 }
 
 // Location is a location (facility, warehouse, dock): the data of LOCATION_CREATED and
@@ -2124,7 +2250,9 @@ func (x *ShipmentDelivered) GetKey() string {
 	return ""
 }
 
-// Address is a postal address with optional coordinates.
+// Address is a postal address with optional coordinates. Webhook examples use addressLine1 and
+// postalCode, MVMNT's REST API line1 and market: both are typed. Coordinates may come as numbers
+// or as numeric strings; both are accepted.
 type Address struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The first address line.
@@ -2142,7 +2270,23 @@ type Address struct {
 	// The latitude in degrees. Null when not geocoded.
 	Latitude *float64 `protobuf:"fixed64,7,opt,name=latitude,proto3,oneof" json:"latitude,omitempty"`
 	// The longitude in degrees. Null when not geocoded.
-	Longitude     *float64 `protobuf:"fixed64,8,opt,name=longitude,proto3,oneof" json:"longitude,omitempty"`
+	Longitude *float64 `protobuf:"fixed64,8,opt,name=longitude,proto3,oneof" json:"longitude,omitempty"`
+	// The first address line, under the key MVMNT's REST API uses ("line1").
+	Line1 *string `protobuf:"bytes,9,opt,name=line1,proto3,oneof" json:"line1,omitempty"`
+	// The second address line, under the REST API's key ("line2").
+	Line2 *string `protobuf:"bytes,10,opt,name=line2,proto3,oneof" json:"line2,omitempty"`
+	// The market or region code, e.g. "CHI".
+	Market *string `protobuf:"bytes,11,opt,name=market,proto3,oneof" json:"market,omitempty"`
+	// Whether the address is an airport or airbase.
+	IsAirportOrAirbase *bool `protobuf:"varint,12,opt,name=is_airport_or_airbase,json=isAirportOrAirbase,proto3,oneof" json:"is_airport_or_airbase,omitempty"`
+	// Whether the address is a construction or utility site.
+	IsConstructionOrUtilitySite *bool `protobuf:"varint,13,opt,name=is_construction_or_utility_site,json=isConstructionOrUtilitySite,proto3,oneof" json:"is_construction_or_utility_site,omitempty"`
+	// Whether SmartyStreets validated the address.
+	IsSmartyValidated *bool `protobuf:"varint,14,opt,name=is_smarty_validated,json=isSmartyValidated,proto3,oneof" json:"is_smarty_validated,omitempty"`
+	// Whether the place observes daylight saving time.
+	ObeysDst *bool `protobuf:"varint,15,opt,name=obeys_dst,json=obeysDst,proto3,oneof" json:"obeys_dst,omitempty"`
+	// MVMNT's standardised city record, a UUID, when linked.
+	CityId        *string `protobuf:"bytes,16,opt,name=city_id,json=cityId,proto3,oneof" json:"city_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2231,6 +2375,62 @@ func (x *Address) GetLongitude() float64 {
 		return *x.Longitude
 	}
 	return 0
+}
+
+func (x *Address) GetLine1() string {
+	if x != nil && x.Line1 != nil {
+		return *x.Line1
+	}
+	return ""
+}
+
+func (x *Address) GetLine2() string {
+	if x != nil && x.Line2 != nil {
+		return *x.Line2
+	}
+	return ""
+}
+
+func (x *Address) GetMarket() string {
+	if x != nil && x.Market != nil {
+		return *x.Market
+	}
+	return ""
+}
+
+func (x *Address) GetIsAirportOrAirbase() bool {
+	if x != nil && x.IsAirportOrAirbase != nil {
+		return *x.IsAirportOrAirbase
+	}
+	return false
+}
+
+func (x *Address) GetIsConstructionOrUtilitySite() bool {
+	if x != nil && x.IsConstructionOrUtilitySite != nil {
+		return *x.IsConstructionOrUtilitySite
+	}
+	return false
+}
+
+func (x *Address) GetIsSmartyValidated() bool {
+	if x != nil && x.IsSmartyValidated != nil {
+		return *x.IsSmartyValidated
+	}
+	return false
+}
+
+func (x *Address) GetObeysDst() bool {
+	if x != nil && x.ObeysDst != nil {
+		return *x.ObeysDst
+	}
+	return false
+}
+
+func (x *Address) GetCityId() string {
+	if x != nil && x.CityId != nil {
+		return *x.CityId
+	}
+	return ""
 }
 
 // EntitySummary names a related customer, carrier, vendor or location.
@@ -2870,7 +3070,7 @@ const file_hookstream_mvmnt_v1_entities_proto_rawDesc = "" +
 	"\x0f_account_numberB\n" +
 	"\n" +
 	"\b_aba_achB\v\n" +
-	"\t_currency\"\xbf\x02\n" +
+	"\t_currency\"\x95\b\n" +
 	"\x06Vendor\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
 	"\vfriendly_id\x18\x02 \x01(\tR\n" +
@@ -2882,9 +3082,32 @@ const file_hookstream_mvmnt_v1_entities_proto_rawDesc = "" +
 	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x129\n" +
 	"\n" +
 	"deleted_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedAt\x12\x17\n" +
-	"\x04name\x18\a \x01(\tH\x01R\x04name\x88\x01\x01B\x06\n" +
+	"\x04name\x18\a \x01(\tH\x01R\x04name\x88\x01\x01\x12\x19\n" +
+	"\x05email\x18\b \x01(\tH\x02R\x05email\x88\x01\x01\x12\x19\n" +
+	"\x05phone\x18\t \x01(\tH\x03R\x05phone\x88\x01\x01\x12\x1b\n" +
+	"\x06status\x18\n" +
+	" \x01(\tH\x04R\x06status\x88\x01\x01\x12\x19\n" +
+	"\x05notes\x18\v \x01(\tH\x05R\x05notes\x88\x01\x01\x12\x1a\n" +
+	"\x06tax_id\x18\f \x01(\tH\x06R\x05taxId\x88\x01\x01\x12\x1f\n" +
+	"\bcurrency\x18\r \x01(\tH\aR\bcurrency\x88\x01\x01\x12I\n" +
+	"\x11corporate_address\x18\x0e \x01(\v2\x1c.hookstream.mvmnt.v1.AddressR\x10corporateAddress\x12E\n" +
+	"\x0fbilling_address\x18\x0f \x01(\v2\x1c.hookstream.mvmnt.v1.AddressR\x0ebillingAddress\x12F\n" +
+	"\fpayment_term\x18\x10 \x01(\v2#.hookstream.mvmnt.v1.PaymentTermRefR\vpaymentTerm\x12\x1e\n" +
+	"\bis_mvmnt\x18\x11 \x01(\bH\bR\aisMvmnt\x88\x01\x01\x12-\n" +
+	"\x12required_documents\x18\x12 \x03(\tR\x11requiredDocuments\x12@\n" +
+	"\x0fpayment_methods\x18\x13 \x03(\v2\x17.google.protobuf.StructR\x0epaymentMethods\x123\n" +
+	"\bcontacts\x18\x14 \x03(\v2\x17.google.protobuf.StructR\bcontacts\x12;\n" +
+	"\n" +
+	"deleted_by\x18\x15 \x01(\v2\x1c.hookstream.mvmnt.v1.UserRefR\tdeletedByB\x06\n" +
 	"\x04_keyB\a\n" +
-	"\x05_name\"\xc1\x02\n" +
+	"\x05_nameB\b\n" +
+	"\x06_emailB\b\n" +
+	"\x06_phoneB\t\n" +
+	"\a_statusB\b\n" +
+	"\x06_notesB\t\n" +
+	"\a_tax_idB\v\n" +
+	"\t_currencyB\v\n" +
+	"\t_is_mvmnt\"\xc1\x02\n" +
 	"\bLocation\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
 	"\vfriendly_id\x18\x02 \x01(\tR\n" +
@@ -2904,7 +3127,7 @@ const file_hookstream_mvmnt_v1_entities_proto_rawDesc = "" +
 	"\vfriendly_id\x18\x02 \x01(\tR\n" +
 	"friendlyId\x12\x1f\n" +
 	"\x03key\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04H\x00R\x03key\x88\x01\x01B\x06\n" +
-	"\x04_key\"\x88\x03\n" +
+	"\x04_key\"\xe2\x06\n" +
 	"\aAddress\x12(\n" +
 	"\raddress_line1\x18\x01 \x01(\tH\x00R\faddressLine1\x88\x01\x01\x12(\n" +
 	"\raddress_line2\x18\x02 \x01(\tH\x01R\faddressLine2\x88\x01\x01\x12\x17\n" +
@@ -2914,7 +3137,17 @@ const file_hookstream_mvmnt_v1_entities_proto_rawDesc = "" +
 	"postalCode\x88\x01\x01\x12\x1d\n" +
 	"\acountry\x18\x06 \x01(\tH\x05R\acountry\x88\x01\x01\x12\x1f\n" +
 	"\blatitude\x18\a \x01(\x01H\x06R\blatitude\x88\x01\x01\x12!\n" +
-	"\tlongitude\x18\b \x01(\x01H\aR\tlongitude\x88\x01\x01B\x10\n" +
+	"\tlongitude\x18\b \x01(\x01H\aR\tlongitude\x88\x01\x01\x12\x19\n" +
+	"\x05line1\x18\t \x01(\tH\bR\x05line1\x88\x01\x01\x12\x19\n" +
+	"\x05line2\x18\n" +
+	" \x01(\tH\tR\x05line2\x88\x01\x01\x12\x1b\n" +
+	"\x06market\x18\v \x01(\tH\n" +
+	"R\x06market\x88\x01\x01\x126\n" +
+	"\x15is_airport_or_airbase\x18\f \x01(\bH\vR\x12isAirportOrAirbase\x88\x01\x01\x12I\n" +
+	"\x1fis_construction_or_utility_site\x18\r \x01(\bH\fR\x1bisConstructionOrUtilitySite\x88\x01\x01\x123\n" +
+	"\x13is_smarty_validated\x18\x0e \x01(\bH\rR\x11isSmartyValidated\x88\x01\x01\x12 \n" +
+	"\tobeys_dst\x18\x0f \x01(\bH\x0eR\bobeysDst\x88\x01\x01\x12\x1c\n" +
+	"\acity_id\x18\x10 \x01(\tH\x0fR\x06cityId\x88\x01\x01B\x10\n" +
 	"\x0e_address_line1B\x10\n" +
 	"\x0e_address_line2B\a\n" +
 	"\x05_cityB\b\n" +
@@ -2924,7 +3157,17 @@ const file_hookstream_mvmnt_v1_entities_proto_rawDesc = "" +
 	"\b_countryB\v\n" +
 	"\t_latitudeB\f\n" +
 	"\n" +
-	"_longitude\"w\n" +
+	"_longitudeB\b\n" +
+	"\x06_line1B\b\n" +
+	"\x06_line2B\t\n" +
+	"\a_marketB\x18\n" +
+	"\x16_is_airport_or_airbaseB\"\n" +
+	" _is_construction_or_utility_siteB\x16\n" +
+	"\x14_is_smarty_validatedB\f\n" +
+	"\n" +
+	"_obeys_dstB\n" +
+	"\n" +
+	"\b_city_id\"w\n" +
 	"\rEntitySummary\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12$\n" +
@@ -2984,6 +3227,7 @@ var file_hookstream_mvmnt_v1_entities_proto_goTypes = []any{
 	(*ContactInfo)(nil),           // 13: hookstream.mvmnt.v1.ContactInfo
 	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
 	(*structpb.Value)(nil),        // 15: google.protobuf.Value
+	(*structpb.Struct)(nil),       // 16: google.protobuf.Struct
 }
 var file_hookstream_mvmnt_v1_entities_proto_depIdxs = []int32{
 	14, // 0: hookstream.mvmnt.v1.Customer.created_at:type_name -> google.protobuf.Timestamp
@@ -3030,14 +3274,20 @@ var file_hookstream_mvmnt_v1_entities_proto_depIdxs = []int32{
 	14, // 41: hookstream.mvmnt.v1.Vendor.created_at:type_name -> google.protobuf.Timestamp
 	14, // 42: hookstream.mvmnt.v1.Vendor.updated_at:type_name -> google.protobuf.Timestamp
 	14, // 43: hookstream.mvmnt.v1.Vendor.deleted_at:type_name -> google.protobuf.Timestamp
-	14, // 44: hookstream.mvmnt.v1.Location.created_at:type_name -> google.protobuf.Timestamp
-	14, // 45: hookstream.mvmnt.v1.Location.updated_at:type_name -> google.protobuf.Timestamp
-	14, // 46: hookstream.mvmnt.v1.Location.deleted_at:type_name -> google.protobuf.Timestamp
-	47, // [47:47] is the sub-list for method output_type
-	47, // [47:47] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	9,  // 44: hookstream.mvmnt.v1.Vendor.corporate_address:type_name -> hookstream.mvmnt.v1.Address
+	9,  // 45: hookstream.mvmnt.v1.Vendor.billing_address:type_name -> hookstream.mvmnt.v1.Address
+	12, // 46: hookstream.mvmnt.v1.Vendor.payment_term:type_name -> hookstream.mvmnt.v1.PaymentTermRef
+	16, // 47: hookstream.mvmnt.v1.Vendor.payment_methods:type_name -> google.protobuf.Struct
+	16, // 48: hookstream.mvmnt.v1.Vendor.contacts:type_name -> google.protobuf.Struct
+	11, // 49: hookstream.mvmnt.v1.Vendor.deleted_by:type_name -> hookstream.mvmnt.v1.UserRef
+	14, // 50: hookstream.mvmnt.v1.Location.created_at:type_name -> google.protobuf.Timestamp
+	14, // 51: hookstream.mvmnt.v1.Location.updated_at:type_name -> google.protobuf.Timestamp
+	14, // 52: hookstream.mvmnt.v1.Location.deleted_at:type_name -> google.protobuf.Timestamp
+	53, // [53:53] is the sub-list for method output_type
+	53, // [53:53] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_hookstream_mvmnt_v1_entities_proto_init() }
