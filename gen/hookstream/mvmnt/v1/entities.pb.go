@@ -43,7 +43,8 @@ type Customer struct {
 	DeletedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
 	// The customer's name, e.g. "Acme Corporation".
 	Name string `protobuf:"bytes,7,opt,name=name,proto3" json:"name,omitempty"`
-	// The customer's status, e.g. "NEW", "ACTIVE", "INACTIVE".
+	// The customer's status: "NEW", "CONTACTED", "QUALIFIED", "QUOTED", "NURTURING", "PENDING",
+	// "ACTIVE", "INACTIVE", "BLOCKED" or "CLOSED" (lead stages included).
 	Status string `protobuf:"bytes,8,opt,name=status,proto3" json:"status,omitempty"`
 	// The service tier, e.g. "PLATINUM", "GOLD".
 	ServiceTier *string `protobuf:"bytes,9,opt,name=service_tier,json=serviceTier,proto3,oneof" json:"service_tier,omitempty"`
@@ -2081,9 +2082,9 @@ func (x *Vendor) GetDeletedBy() *UserRef {
 	return nil
 }
 
-// Location is a location (facility, warehouse, dock): the data of LOCATION_CREATED and
-// LOCATION_UPDATED. MVMNT's webhook description gives no example of it: only the guaranteed fields
-// and the name are typed.
+// Location is a location (facility, warehouse, dock) of a customer: the data of LOCATION_CREATED
+// and LOCATION_UPDATED, with the fields of the LocationInput schema of MVMNT's locations API (the
+// full Location schema was not available to this project; other fields stay in the raw JSON).
 type Location struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The entity's id, a UUID.
@@ -2100,7 +2101,17 @@ type Location struct {
 	// When the entity was soft-deleted; unset (null) while it is live.
 	DeletedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
 	// The location's name.
-	Name          *string `protobuf:"bytes,7,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	Name *string `protobuf:"bytes,7,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	// The customer (shipper profile) the location belongs to, a UUID.
+	CustomerId *string `protobuf:"bytes,8,opt,name=customer_id,json=customerId,proto3,oneof" json:"customer_id,omitempty"`
+	// The kind of location: "SHIPPER", "RECEIVER" or "BOTH".
+	Type *string `protobuf:"bytes,9,opt,name=type,proto3,oneof" json:"type,omitempty"`
+	// Whether appointments are required at the location.
+	IsAppointmentRequired *bool `protobuf:"varint,10,opt,name=is_appointment_required,json=isAppointmentRequired,proto3,oneof" json:"is_appointment_required,omitempty"`
+	// Notes visible to carriers, e.g. "Call 24 hours ahead for appointment".
+	Notes *string `protobuf:"bytes,11,opt,name=notes,proto3,oneof" json:"notes,omitempty"`
+	// Notes for the broker's staff only.
+	InternalNotes *string `protobuf:"bytes,12,opt,name=internal_notes,json=internalNotes,proto3,oneof" json:"internal_notes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2180,6 +2191,41 @@ func (x *Location) GetDeletedAt() *timestamppb.Timestamp {
 func (x *Location) GetName() string {
 	if x != nil && x.Name != nil {
 		return *x.Name
+	}
+	return ""
+}
+
+func (x *Location) GetCustomerId() string {
+	if x != nil && x.CustomerId != nil {
+		return *x.CustomerId
+	}
+	return ""
+}
+
+func (x *Location) GetType() string {
+	if x != nil && x.Type != nil {
+		return *x.Type
+	}
+	return ""
+}
+
+func (x *Location) GetIsAppointmentRequired() bool {
+	if x != nil && x.IsAppointmentRequired != nil {
+		return *x.IsAppointmentRequired
+	}
+	return false
+}
+
+func (x *Location) GetNotes() string {
+	if x != nil && x.Notes != nil {
+		return *x.Notes
+	}
+	return ""
+}
+
+func (x *Location) GetInternalNotes() string {
+	if x != nil && x.InternalNotes != nil {
+		return *x.InternalNotes
 	}
 	return ""
 }
@@ -3107,7 +3153,7 @@ const file_hookstream_mvmnt_v1_entities_proto_rawDesc = "" +
 	"\x06_notesB\t\n" +
 	"\a_tax_idB\v\n" +
 	"\t_currencyB\v\n" +
-	"\t_is_mvmnt\"\xc1\x02\n" +
+	"\t_is_mvmnt\"\xd6\x04\n" +
 	"\bLocation\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
 	"\vfriendly_id\x18\x02 \x01(\tR\n" +
@@ -3119,9 +3165,21 @@ const file_hookstream_mvmnt_v1_entities_proto_rawDesc = "" +
 	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x129\n" +
 	"\n" +
 	"deleted_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedAt\x12\x17\n" +
-	"\x04name\x18\a \x01(\tH\x01R\x04name\x88\x01\x01B\x06\n" +
+	"\x04name\x18\a \x01(\tH\x01R\x04name\x88\x01\x01\x12$\n" +
+	"\vcustomer_id\x18\b \x01(\tH\x02R\n" +
+	"customerId\x88\x01\x01\x12\x17\n" +
+	"\x04type\x18\t \x01(\tH\x03R\x04type\x88\x01\x01\x12;\n" +
+	"\x17is_appointment_required\x18\n" +
+	" \x01(\bH\x04R\x15isAppointmentRequired\x88\x01\x01\x12\x19\n" +
+	"\x05notes\x18\v \x01(\tH\x05R\x05notes\x88\x01\x01\x12*\n" +
+	"\x0einternal_notes\x18\f \x01(\tH\x06R\rinternalNotes\x88\x01\x01B\x06\n" +
 	"\x04_keyB\a\n" +
-	"\x05_name\"w\n" +
+	"\x05_nameB\x0e\n" +
+	"\f_customer_idB\a\n" +
+	"\x05_typeB\x1a\n" +
+	"\x18_is_appointment_requiredB\b\n" +
+	"\x06_notesB\x11\n" +
+	"\x0f_internal_notes\"w\n" +
 	"\x11ShipmentDelivered\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
 	"\vfriendly_id\x18\x02 \x01(\tR\n" +
