@@ -205,10 +205,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The gateway reads the body again from the bytes already read and verified. Query
 	// parameters are dropped: they carried the Movement token, and none is part of a webhook.
-	r2 := r.Clone(ctx)
+	// A shallow copy: Clone would deep-copy the headers on every webhook for nothing.
+	r2 := r.WithContext(ctx)
+	u := *r.URL
+	u.RawQuery = ""
+	r2.URL = &u
 	r2.Body = io.NopCloser(bytes.NewReader(body))
 	r2.ContentLength = int64(len(body))
-	r2.URL.RawQuery = ""
 	h.mux.ServeHTTP(w, r2)
 }
 
