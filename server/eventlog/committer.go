@@ -45,14 +45,19 @@ type Result struct {
 }
 
 // Committer appends messages to one stream with group commit: every append that arrives while
-// the previous commit is running goes out in the next commit, as one JetStream atomic batch
-// (at most MaxBatch messages, fsynced once with durability "always") or, below MinBatch
-// messages, as pipelined plain publishes. No append waits for others to arrive: a lone append is
-// committed at once. It is safe for concurrent use.
+// the previous commit is running goes out in the next commit (at most MaxBatch messages). No
+// append waits for others to arrive: a lone append is committed at once. On the embedded server
+// with durability "always", a commit is pipelined plain publishes followed by one fsync of the
+// stream's files (see blockSyncer); on an external server it is one JetStream atomic batch
+// (fsynced once by a server with sync_always) or, below MinBatch messages, pipelined plain
+// publishes. It is safe for concurrent use.
 type Committer struct {
 	js       jetstream.JetStream
 	minBatch int
 	plain    bool // every commit as plain publishes (the baseline of the benchmarks)
+	// sync, when set, makes a commit's messages durable after they are acknowledged: the
+	// embedded server's group commit (see blockSyncer). Set before the first append.
+	sync func() error
 
 	commits   atomic.Int64 // commits made
 	batched   atomic.Int64 // messages committed in atomic batches
@@ -202,6 +207,17 @@ func (c *Committer) commit(batch []*request) {
 	defer cancel()
 	c.commits.Add(1)
 
+	if c.sync != nil {
+		c.publishEach(ctx, msgs, results)
+		if err := c.sync(); err != nil {
+			for _, r := range results {
+				if r.Err == nil {
+					*r = Result{Err: fmt.Errorf("%w: %w", ErrUnavailable, err)}
+				}
+			}
+		}
+		return
+	}
 	if c.plain || len(msgs) < c.minBatch || len(msgs) > MaxBatch || repeatsID(msgs) {
 		c.publishEach(ctx, msgs, results)
 		return

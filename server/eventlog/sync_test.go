@@ -1,0 +1,111 @@
+package eventlog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func openAlways(t *testing.T) *Log {
+	t.Helper()
+	l, err := Open(context.Background(), Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	if len(l.syncers) != 2 {
+		t.Fatalf("embedded log with durability always has %d block syncers, want 2", len(l.syncers))
+	}
+	return l
+}
+
+func appendOne(t *testing.T, c *Committer, subject, id string, data []byte) Result {
+	t.Helper()
+	m := nats.NewMsg(subject)
+	m.Header.Set(jetstream.MsgIDHeader, id)
+	m.Data = data
+	res, err := c.Append(context.Background(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res[0]
+}
+
+// TestBlockSyncerLayout checks what blockSyncer relies on in the embedded server's file store:
+// when an append is acknowledged, its bytes are in a block file the commit's sync covered, and a
+// block created by the commit is covered with its directory. If nats-server changes its layout,
+// this test fails instead of durability silently ending.
+func TestBlockSyncerLayout(t *testing.T) {
+	t.Parallel()
+	l := openAlways(t)
+	for i, stream := range []struct {
+		c       *Committer
+		subject string
+	}{{l.events, EventsSubjectPrefix + ".test.x"}, {l.quarantine, QuarantineSubjectPrefix + ".test.x"}} {
+		s := l.syncers[i]
+		// Enough 64 KiB messages to fill more than one block (8 MiB each at most).
+		payload := bytes.Repeat([]byte("p"), 64<<10)
+		var blocks []string
+		for n := range 200 {
+			marker := fmt.Appendf(nil, "marker-%d-%d-", i, n)
+			data := append(marker, payload...)
+			if res := appendOne(t, stream.c, stream.subject, string(marker), data); res.Err != nil {
+				t.Fatalf("append %d: %v", n, res.Err)
+			}
+			synced := s.lastSynced()
+			found := false
+			for _, path := range synced {
+				if path == s.dir {
+					continue
+				}
+				b, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if bytes.Contains(b, marker) {
+					found = true
+					if !slices.Contains(blocks, path) {
+						blocks = append(blocks, path)
+						// A new block: its directory entry must have been synced too.
+						if !slices.Contains(synced, s.dir) {
+							t.Errorf("append %d went to new block %s but the sync did not cover %s: got %v", n, path, s.dir, synced)
+						}
+					}
+				}
+			}
+			if !found {
+				t.Fatalf("append %d acknowledged, but none of the synced files %v holds it", n, synced)
+			}
+		}
+		if len(blocks) < 2 {
+			t.Errorf("12.8 MiB went to %d block file(s) %v, want at least 2 to test a block change", len(blocks), blocks)
+		}
+	}
+}
+
+// TestSyncFailureIsUnavailable checks that an append whose commit could not be synced is never
+// answered as stored.
+func TestSyncFailureIsUnavailable(t *testing.T) {
+	t.Parallel()
+	l := openAlways(t)
+	l.events.sync = newBlockSyncer(t.TempDir(), "$G", "NO_SUCH_STREAM").Sync
+	res := appendOne(t, l.events, EventsSubjectPrefix+".test.x", "a", []byte("a"))
+	if !errors.Is(res.Err, ErrUnavailable) {
+		t.Errorf("append with a failing sync: got %+v, want ErrUnavailable", res)
+	}
+	// The file layout is the layout blockSyncer knows but holds no block: also an error.
+	dir := t.TempDir()
+	if err := os.MkdirAll(dir+"/$G/streams/EMPTY/msgs", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := newBlockSyncer(dir, "$G", "EMPTY").Sync(); !errors.Is(err, errNoBlocks) {
+		t.Errorf("sync of a stream without blocks: got %v, want errNoBlocks", err)
+	}
+}
