@@ -1,8 +1,13 @@
 // Package verify checks the authenticity of webhook requests on their exact raw body, before
 // anything parses it: Svix / Standard Webhooks signatures (Move API), shared tokens in a header,
 // the URL or an Authorization header (MVMNT, Movement, listeners), and HMAC signatures of the body
-// (listeners). Secrets are compared in constant time; errors never contain secrets or bodies.
-// Every Verifier is safe for concurrent use.
+// (listeners).
+//
+// Secrets are compared in constant time, every configured secret is tried so that the time taken
+// does not tell which one matched, and errors never contain secrets, credentials or bodies: they
+// name at most the header that failed. Every error of a rejected request wraps
+// ErrUnauthenticated and one of the more specific sentinels. Every Verifier is immutable once
+// built and safe for concurrent use.
 package verify
 
 import (
@@ -24,31 +29,46 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
-// ErrUnauthenticated is wrapped by every error of a request that fails a check.
+// ErrUnauthenticated is wrapped by every error of a request that fails a check, together with
+// one of ErrMissingCredentials, ErrBadCredentials, ErrExpired, ErrMalformedHeader or
+// ErrNotConfigured.
 var ErrUnauthenticated = errors.New("unauthenticated")
 
-// The reasons a request fails; each also wraps ErrUnauthenticated.
 var (
-	// ErrMissingCredentials: no credential (header, token, signature) was sent.
+	// ErrMissingCredentials is returned when a request lacks a credential it needs: a header,
+	// a token, a signature, or one of the three Svix headers.
 	ErrMissingCredentials = fmt.Errorf("%w: missing credentials", ErrUnauthenticated)
-	// ErrBadCredentials: a credential was sent but does not match.
+	// ErrBadCredentials is returned when a credential is present and well formed but matches no
+	// configured secret.
 	ErrBadCredentials = fmt.Errorf("%w: credentials do not match", ErrUnauthenticated)
-	// ErrExpired: a Svix timestamp outside the tolerance (too old, or in the future).
+	// ErrExpired is returned when a Svix timestamp is outside the tolerance: too old, or in the
+	// future.
 	ErrExpired = fmt.Errorf("%w: timestamp outside the tolerance", ErrUnauthenticated)
-	// ErrMalformedHeader: a credential header that cannot be parsed.
+	// ErrMalformedHeader is returned when a credential header is present but cannot be parsed
+	// (a timestamp that is not a number, bad base64 or hex, an unknown Authorization scheme).
 	ErrMalformedHeader = fmt.Errorf("%w: malformed credential header", ErrUnauthenticated)
-	// ErrNotConfigured: no secret is configured, so nothing is accepted.
+	// ErrNotConfigured is returned when no secret is configured: such a verifier accepts
+	// nothing. Svix and HMAC return it from the constructor too.
 	ErrNotConfigured = fmt.Errorf("%w: no credentials configured", ErrUnauthenticated)
 )
 
-// Verifier checks one request: its headers, URL query and exact raw body. A nil error means
-// authentic.
+// Verifier checks one request: its headers, its URL query and its exact raw body. A nil error
+// means authentic; any other error wraps ErrUnauthenticated. h must have canonical keys, as
+// net/http builds it (or as http.Header.Set makes them). Implementations must be safe for
+// concurrent use.
 type Verifier interface {
 	Verify(h http.Header, query url.Values, body []byte) error
 }
 
-// DefaultTolerance is the default accepted clock skew of a Svix timestamp, both ways.
-const DefaultTolerance = 5 * time.Minute
+// defaultTolerance is the accepted clock skew of a Svix timestamp, both ways, unless configured:
+// the value of the Svix documentation and of the Standard Webhooks libraries.
+const defaultTolerance = 5 * time.Minute
+
+// The two families of Svix headers. White-labelled senders use the Standard Webhooks names.
+var (
+	svixHeaders    = [3]string{"svix-id", "svix-timestamp", "svix-signature"}
+	webhookHeaders = [3]string{"webhook-id", "webhook-timestamp", "webhook-signature"}
+)
 
 type svix struct {
 	hooks     []*standardwebhooks.Webhook
@@ -56,227 +76,350 @@ type svix struct {
 	now       func() time.Time
 }
 
-// Svix returns a Verifier of Svix / Standard Webhooks signatures, using the Standard Webhooks
-// library for the HMAC. secrets are "whsec_<base64>" (or bare base64) secrets, several while
-// rotating: a request passes if any "v1," signature in its header matches any secret. It reads
-// svix-id, svix-timestamp and svix-signature, or else the webhook-* headers. tolerance is the
-// accepted clock skew both ways (DefaultTolerance when 0); now is the clock (time.Now when nil).
-// It fails for no secrets (ErrNotConfigured) or a secret that is not base64.
+// Svix returns a Verifier of Svix / Standard Webhooks signatures (Move API), built on the
+// Standard Webhooks library.
+//
+// secrets are "whsec_<base64>" secrets (bare base64 is accepted too, surrounding white space is
+// ignored); give several while rotating. tolerance is the accepted clock skew of the timestamp,
+// both ways (5 minutes when 0 or negative); now is the clock (time.Now when nil) and must be safe
+// for concurrent use.
+//
+// A request carries svix-id, svix-timestamp and svix-signature, or else (when none of those is
+// present) webhook-id, webhook-timestamp and webhook-signature; the two families are never mixed.
+// The signed content is id + "." + timestamp + "." + body, with HMAC-SHA256 keyed with the decoded
+// secret, and the signature header holds space-separated "v1,<base64>" entries. The request
+// passes if any v1 entry matches any secret; entries of other versions ("v1a,...") are ignored.
+//
+// Verify returns ErrMissingCredentials when a header is missing, ErrMalformedHeader when the
+// timestamp is not a canonical decimal Unix time, ErrExpired when it is outside the tolerance,
+// and ErrBadCredentials when no v1 entry matches. A v1 entry that is not valid base64 is an entry
+// that does not match (ErrBadCredentials, not ErrMalformedHeader), so that one unreadable entry
+// never hides a good one next to it.
+//
+// Svix fails with an error wrapping ErrNotConfigured when secrets is empty, and with another
+// error when a secret is empty or not base64.
 func Svix(secrets []string, tolerance time.Duration, now func() time.Time) (Verifier, error) {
 	if len(secrets) == 0 {
-		return nil, ErrNotConfigured
+		return nil, fmt.Errorf("svix: %w", ErrNotConfigured)
 	}
 	if tolerance <= 0 {
-		tolerance = DefaultTolerance
+		tolerance = defaultTolerance
 	}
 	if now == nil {
 		now = time.Now
 	}
 	v := &svix{tolerance: tolerance, now: now}
 	for i, s := range secrets {
-		wh, err := standardwebhooks.NewWebhook(strings.TrimSpace(s))
+		wh, err := newWebhook(s)
 		if err != nil {
-			return nil, fmt.Errorf("secret %d is not a whsec_ base64 secret", i+1)
+			return nil, fmt.Errorf("svix secret %d: %w", i+1, err)
 		}
 		v.hooks = append(v.hooks, wh)
 	}
 	return v, nil
 }
 
-// SvixID returns the message id of a Svix / Standard Webhooks request (svix-id, else
-// webhook-id), or "".
+// newWebhook builds the library's verifier of one secret. The library accepts an empty key, with
+// which anyone could sign, so an empty secret is refused here.
+func newWebhook(secret string) (*standardwebhooks.Webhook, error) {
+	secret = strings.TrimSpace(secret)
+	if strings.TrimPrefix(secret, "whsec_") == "" {
+		return nil, errors.New("empty secret")
+	}
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		// The library's error quotes nothing of the secret, but the house rule is to keep
+		// secrets and their parse errors apart entirely.
+		return nil, errors.New("secret is not whsec_ followed by standard base64")
+	}
+	return wh, nil
+}
+
+// SvixID returns the message id of a Svix / Standard Webhooks request: svix-id, else
+// webhook-id, else "". A resend keeps the same id, so it is the dedup key of the Move API.
 func SvixID(h http.Header) string {
-	if id := h.Get("Svix-Id"); id != "" {
+	if id := h.Get(svixHeaders[0]); id != "" {
 		return id
 	}
-	return h.Get("Webhook-Id")
+	return h.Get(webhookHeaders[0])
 }
 
 func (v *svix) Verify(h http.Header, _ url.Values, body []byte) error {
-	id, ts, sig := h.Get("Svix-Id"), h.Get("Svix-Timestamp"), h.Get("Svix-Signature")
-	if id == "" && ts == "" && sig == "" {
-		id, ts, sig = h.Get("Webhook-Id"), h.Get("Webhook-Timestamp"), h.Get("Webhook-Signature")
+	names := svixHeaders
+	if h.Get(names[0]) == "" && h.Get(names[1]) == "" && h.Get(names[2]) == "" {
+		names = webhookHeaders
 	}
-	if id == "" || ts == "" || sig == "" {
-		return ErrMissingCredentials
+	var vals [3]string
+	for i, name := range names {
+		if vals[i] = h.Get(name); vals[i] == "" {
+			return fmt.Errorf("%s: %w", name, ErrMissingCredentials)
+		}
 	}
+	id, ts, sig := vals[0], vals[1], vals[2]
+
+	// The library signs the timestamp as it reformats it, not as sent; refusing any other
+	// spelling ("+1", "01") keeps the signed content the exact header value, as the spec says.
 	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return ErrMalformedHeader
+	if err != nil || strconv.FormatInt(sec, 10) != ts {
+		return fmt.Errorf("%s: %w", names[1], ErrMalformedHeader)
 	}
+	// The library's own check is fixed at 5 minutes of the wall clock, so the configured
+	// tolerance and clock are applied here and the library is asked to skip its check.
+	// time.Time.Sub saturates, so extreme timestamps cannot wrap into the window.
 	if d := v.now().Sub(time.Unix(sec, 0)); d > v.tolerance || d < -v.tolerance {
-		return ErrExpired
+		return fmt.Errorf("%s: %w", names[1], ErrExpired)
 	}
-	// The library reads the webhook-* headers, set with Set so they are canonical.
-	std := http.Header{}
+
+	// The library reads only the webhook-* headers; Set canonicalises the keys it looks up.
+	std := make(http.Header, 3)
 	std.Set(standardwebhooks.HeaderWebhookID, id)
 	std.Set(standardwebhooks.HeaderWebhookTimestamp, ts)
 	std.Set(standardwebhooks.HeaderWebhookSignature, sig)
+	// Every secret is tried, so the time taken does not tell which one matched.
+	var errs []error
 	for _, wh := range v.hooks {
-		// The timestamp is checked above with the configured tolerance and clock; the library's
-		// own check is fixed at 5 minutes of the wall clock.
-		if wh.VerifyIgnoringTimestamp(body, std) == nil {
+		errs = append(errs, wh.VerifyIgnoringTimestamp(body, std))
+	}
+	for _, err := range errs {
+		if err == nil {
 			return nil
 		}
 	}
-	return ErrBadCredentials
+	return fmt.Errorf("%s: %w", names[2], libraryError(errs[len(errs)-1]))
+}
+
+// libraryError maps an error of the Standard Webhooks library to this package's sentinels. The
+// headers and timestamp are checked before the library runs, so in practice only
+// ErrNoMatchingSignature arrives; anything unknown is a failure all the same.
+func libraryError(err error) error {
+	switch {
+	case errors.Is(err, standardwebhooks.ErrRequiredHeaders):
+		return ErrMissingCredentials
+	case errors.Is(err, standardwebhooks.ErrInvalidHeaders):
+		return ErrMalformedHeader
+	case errors.Is(err, standardwebhooks.ErrMessageTooOld), errors.Is(err, standardwebhooks.ErrMessageTooNew):
+		return ErrExpired
+	default:
+		return ErrBadCredentials
+	}
 }
 
 // Sign returns the Svix signature header value ("v1,<base64>") of body sent as message id at
-// timestamp, with secret ("whsec_…"). For tests and for signing sample webhooks by hand.
+// timestamp (whole seconds; the svix-timestamp header to send is timestamp.Unix()), with secret
+// ("whsec_<base64>" or bare base64). It is for tests and for signing sample webhooks by hand. It
+// fails when the secret is empty or not base64; the error does not contain the secret.
 func Sign(secret, id string, timestamp time.Time, body []byte) (string, error) {
-	wh, err := standardwebhooks.NewWebhook(secret)
+	wh, err := newWebhook(secret)
 	if err != nil {
-		return "", errors.New("the secret is not a whsec_ base64 secret")
+		return "", fmt.Errorf("svix sign: %w", err)
 	}
 	return wh.Sign(id, timestamp, body)
 }
 
-// tokens holds accepted shared tokens, compared in constant time.
-type tokens [][]byte
+// tokens holds the SHA-256 digests of the accepted shared tokens. Comparing digests rather than
+// the tokens themselves keeps the comparison constant-time in the token's length too
+// (subtle.ConstantTimeCompare returns early on a length mismatch).
+type tokens [][sha256.Size]byte
 
+// newTokens keeps the non-empty tokens: an empty configured token must never let a request
+// without credentials through.
 func newTokens(list []string) tokens {
 	var t tokens
 	for _, s := range list {
 		if s != "" {
-			t = append(t, []byte(s))
+			t = append(t, sha256.Sum256([]byte(s)))
 		}
 	}
 	return t
 }
 
-// match reports whether got equals one of the tokens. Every token is compared, so the time taken
-// does not tell which one matched.
+// match reports whether got equals one of the tokens, byte for byte. Every token is compared, so
+// the time taken does not tell which one matched.
 func (t tokens) match(got string) bool {
+	g := sha256.Sum256([]byte(got))
 	ok := 0
-	for _, want := range t {
-		ok |= subtle.ConstantTimeCompare([]byte(got), want)
+	for i := range t {
+		ok |= subtle.ConstantTimeCompare(g[:], t[i][:])
 	}
 	return ok == 1
 }
 
 type apiKey struct {
 	header string
+	name   string // the header in error messages
 	tokens tokens
 }
 
-// APIKey returns a Verifier requiring header (e.g. "X-Api-Key") to equal one of tokens (the
-// current and the previous while rotating). With no tokens it accepts nothing (ErrNotConfigured).
+// APIKey returns a Verifier requiring header (e.g. "X-Api-Key"; any case) to equal one of
+// tokens byte for byte (the current and the previous token while rotating), compared in constant
+// time. The value is not trimmed: net/http already strips the white space around header values.
+//
+// Verify returns ErrMissingCredentials for an absent or empty header and ErrBadCredentials for
+// any other value. With no non-empty tokens the Verifier accepts nothing: every request gets
+// ErrNotConfigured.
 func APIKey(header string, tokens []string) Verifier {
-	return &apiKey{header: header, tokens: newTokens(tokens)}
+	return &apiKey{header: header, name: strings.ToLower(header), tokens: newTokens(tokens)}
 }
 
 func (v *apiKey) Verify(h http.Header, _ url.Values, _ []byte) error {
 	if len(v.tokens) == 0 {
-		return ErrNotConfigured
+		return fmt.Errorf("%s: %w", v.name, ErrNotConfigured)
 	}
 	got := h.Get(v.header)
 	if got == "" {
-		return ErrMissingCredentials
+		return fmt.Errorf("%s: %w", v.name, ErrMissingCredentials)
 	}
 	if !v.tokens.match(got) {
-		return ErrBadCredentials
+		return fmt.Errorf("%s: %w", v.name, ErrBadCredentials)
 	}
 	return nil
+}
+
+// parseAuthorization splits an Authorization value into its scheme and credentials, trimming the
+// white space around both (RFC 7235 allows several spaces between them).
+func parseAuthorization(auth string) (scheme, credentials string) {
+	scheme, credentials, _ = strings.Cut(strings.TrimSpace(auth), " ")
+	return scheme, strings.TrimSpace(credentials)
 }
 
 type token struct{ tokens tokens }
 
-// Token returns a Verifier for a shared secret that may come as the URL query parameter
-// "token", as "Authorization: Bearer <secret>", or as the password of HTTP Basic auth (any user
-// name): what an operator can put in a webhook URL it gives a provider (Movement). With no tokens
-// it accepts nothing (ErrNotConfigured).
+// Token returns a Verifier for a shared secret (Movement, which documents no authentication):
+// what an operator can put in the webhook URL it gives the provider. The secret may come as the
+// URL query parameter "token", as "Authorization: Bearer <secret>", or as the password of HTTP
+// Basic auth (the user name is ignored); the request passes if any of them equals one of tokens,
+// compared in constant time. Auth schemes are case-insensitive.
+//
+// Verify returns ErrMissingCredentials when no credential is sent, ErrMalformedHeader when the
+// only one is an Authorization header that cannot be read (another scheme, "Bearer" without a
+// value, Basic that is not base64 or has no colon), and ErrBadCredentials otherwise. With no
+// non-empty tokens the Verifier accepts nothing: every request gets ErrNotConfigured.
 func Token(tokens []string) Verifier { return &token{tokens: newTokens(tokens)} }
 
 func (v *token) Verify(h http.Header, q url.Values, _ []byte) error {
 	if len(v.tokens) == 0 {
-		return ErrNotConfigured
+		return fmt.Errorf("token: %w", ErrNotConfigured)
 	}
-	var got string
-	switch {
-	case q.Get("token") != "":
-		got = q.Get("token")
-	case h.Get("Authorization") != "":
-		scheme, cred, _ := strings.Cut(strings.TrimSpace(h.Get("Authorization")), " ")
-		cred = strings.TrimSpace(cred)
-		switch {
-		case strings.EqualFold(scheme, "Bearer"):
-			got = cred
-		case strings.EqualFold(scheme, "Basic"):
-			raw, err := base64.StdEncoding.DecodeString(cred)
-			if err != nil {
-				return ErrMalformedHeader
-			}
-			_, got, _ = strings.Cut(string(raw), ":")
-		default:
-			return ErrMalformedHeader
+	sent := false
+	if got := q.Get("token"); got != "" {
+		if v.tokens.match(got) {
+			return nil
 		}
+		sent = true
 	}
-	if got == "" {
-		return ErrMissingCredentials
+	if auth := h.Get("Authorization"); auth != "" {
+		got, ok := tokenFromAuthorization(auth)
+		if !ok {
+			if sent {
+				return fmt.Errorf("token: %w", ErrBadCredentials)
+			}
+			return fmt.Errorf("authorization: %w", ErrMalformedHeader)
+		}
+		if v.tokens.match(got) {
+			return nil
+		}
+		sent = true
 	}
-	if !v.tokens.match(got) {
-		return ErrBadCredentials
+	if !sent {
+		return fmt.Errorf("token: %w", ErrMissingCredentials)
 	}
-	return nil
+	return fmt.Errorf("token: %w", ErrBadCredentials)
+}
+
+// tokenFromAuthorization returns the secret of a Bearer or Basic Authorization value (the
+// password, for Basic), and false if the value is neither or cannot be decoded.
+func tokenFromAuthorization(auth string) (string, bool) {
+	scheme, cred := parseAuthorization(auth)
+	if cred == "" {
+		return "", false
+	}
+	switch {
+	case strings.EqualFold(scheme, "Bearer"):
+		return cred, true
+	case strings.EqualFold(scheme, "Basic"):
+		raw, err := base64.StdEncoding.DecodeString(cred)
+		if err != nil {
+			return "", false
+		}
+		// RFC 7617: user-id ":" password, and the user id cannot contain a colon.
+		_, password, ok := strings.Cut(string(raw), ":")
+		return password, ok
+	default:
+		return "", false
+	}
 }
 
 type bearer struct{ tokens tokens }
 
-// Bearer returns a Verifier requiring "Authorization: Bearer <token>" with one of tokens. Tokens
-// are opaque strings (never parsed as JWTs); the scheme is case-insensitive. With no tokens it
-// accepts nothing (ErrNotConfigured).
+// Bearer returns a Verifier requiring "Authorization: Bearer <token>" with one of tokens,
+// compared in constant time (listeners). Tokens are opaque strings and are never parsed as JWTs;
+// the scheme is case-insensitive (RFC 7235) and the white space around the token is ignored.
+//
+// Verify returns ErrMissingCredentials without an Authorization header, ErrMalformedHeader for
+// another scheme or a Bearer without a token, and ErrBadCredentials for a wrong token. With no
+// non-empty tokens the Verifier accepts nothing: every request gets ErrNotConfigured.
 func Bearer(tokens []string) Verifier { return &bearer{tokens: newTokens(tokens)} }
 
 func (v *bearer) Verify(h http.Header, _ url.Values, _ []byte) error {
 	if len(v.tokens) == 0 {
-		return ErrNotConfigured
+		return fmt.Errorf("bearer: %w", ErrNotConfigured)
 	}
-	auth := strings.TrimSpace(h.Get("Authorization"))
-	if auth == "" {
-		return ErrMissingCredentials
+	auth := h.Get("Authorization")
+	if strings.TrimSpace(auth) == "" {
+		return fmt.Errorf("authorization: %w", ErrMissingCredentials)
 	}
-	scheme, cred, _ := strings.Cut(auth, " ")
-	cred = strings.TrimSpace(cred)
+	scheme, cred := parseAuthorization(auth)
 	if !strings.EqualFold(scheme, "Bearer") || cred == "" {
-		return ErrMalformedHeader
+		return fmt.Errorf("authorization: %w", ErrMalformedHeader)
 	}
 	if !v.tokens.match(cred) {
-		return ErrBadCredentials
+		return fmt.Errorf("authorization: %w", ErrBadCredentials)
 	}
 	return nil
 }
 
 type hmacSig struct {
 	header, prefix string
+	name           string // the header in error messages
 	decode         func(string) ([]byte, error)
 	newHash        func() hash.Hash
+	size           int // of a digest, in bytes
 	secrets        [][]byte
 }
 
-// HMAC returns a Verifier requiring header to carry an HMAC of the raw body with one of secrets:
-// algorithm "sha256" or "sha512", after prefix (e.g. "sha256=", may be empty), encoded "hex" (any
-// case) or "base64". It fails for another algorithm or encoding, or no secrets.
+// HMAC returns a Verifier requiring header to carry an HMAC of the raw body keyed with one of
+// secrets (listeners; GitHub's "X-Hub-Signature-256: sha256=<hex>" is header
+// "X-Hub-Signature-256", algorithm "sha256", prefix "sha256=", encoding "hex").
+//
+// algorithm is "sha256" or "sha512"; prefix (may be empty) must start the header value and is
+// stripped, case-sensitively; encoding is "hex" (either case) or "base64" (standard, padded).
+// Every secret is tried and the digests are compared with hmac.Equal.
+//
+// Verify returns ErrMissingCredentials without the header, ErrMalformedHeader when the prefix is
+// missing or the digest cannot be decoded or has the wrong length, and ErrBadCredentials when it
+// matches no secret. HMAC fails for an empty header name, another algorithm or encoding, and
+// (with an error wrapping ErrNotConfigured) when there is no non-empty secret.
 func HMAC(header, algorithm, prefix, encoding string, secrets []string) (Verifier, error) {
-	v := &hmacSig{header: header, prefix: prefix}
-	switch algorithm {
+	if header == "" {
+		return nil, errors.New("hmac: empty header name")
+	}
+	v := &hmacSig{header: header, name: strings.ToLower(header), prefix: prefix}
+	switch strings.ToLower(algorithm) {
 	case "sha256":
 		v.newHash = sha256.New
 	case "sha512":
 		v.newHash = sha512.New
 	default:
-		return nil, fmt.Errorf("hmac algorithm %q: want sha256 or sha512", algorithm)
+		return nil, fmt.Errorf("hmac: algorithm %q, want sha256 or sha512", algorithm)
 	}
-	switch encoding {
+	v.size = v.newHash().Size()
+	switch strings.ToLower(encoding) {
 	case "hex":
-		v.decode = func(s string) ([]byte, error) { return hex.DecodeString(strings.ToLower(s)) }
+		v.decode = hex.DecodeString // accepts either case
 	case "base64":
 		v.decode = base64.StdEncoding.DecodeString
 	default:
-		return nil, fmt.Errorf("hmac encoding %q: want hex or base64", encoding)
-	}
-	if header == "" {
-		return nil, errors.New("hmac header name is empty")
+		return nil, fmt.Errorf("hmac: encoding %q, want hex or base64", encoding)
 	}
 	for _, s := range secrets {
 		if s != "" {
@@ -284,7 +427,7 @@ func HMAC(header, algorithm, prefix, encoding string, secrets []string) (Verifie
 		}
 	}
 	if len(v.secrets) == 0 {
-		return nil, ErrNotConfigured
+		return nil, fmt.Errorf("hmac: %w", ErrNotConfigured)
 	}
 	return v, nil
 }
@@ -292,36 +435,46 @@ func HMAC(header, algorithm, prefix, encoding string, secrets []string) (Verifie
 func (v *hmacSig) Verify(h http.Header, _ url.Values, body []byte) error {
 	got := strings.TrimSpace(h.Get(v.header))
 	if got == "" {
-		return ErrMissingCredentials
+		return fmt.Errorf("%s: %w", v.name, ErrMissingCredentials)
 	}
 	digest, ok := strings.CutPrefix(got, v.prefix)
 	if !ok {
-		return ErrMalformedHeader
+		return fmt.Errorf("%s: %w", v.name, ErrMalformedHeader)
 	}
 	sig, err := v.decode(digest)
-	if err != nil {
-		return ErrMalformedHeader
+	if err != nil || len(sig) != v.size {
+		return fmt.Errorf("%s: %w", v.name, ErrMalformedHeader)
 	}
-	match := false
+	// Every secret is tried, so the time taken does not tell which one matched.
+	match := 0
 	for _, s := range v.secrets {
 		m := hmac.New(v.newHash, s)
 		m.Write(body)
-		match = hmac.Equal(sig, m.Sum(nil)) || match
+		if hmac.Equal(sig, m.Sum(nil)) {
+			match = 1
+		}
 	}
-	if !match {
-		return ErrBadCredentials
+	if match == 0 {
+		return fmt.Errorf("%s: %w", v.name, ErrBadCredentials)
 	}
 	return nil
 }
 
 type all []Verifier
 
-// All returns a Verifier that passes only when every one of vs passes; it returns the first
-// failure.
-func All(vs ...Verifier) Verifier { return all(vs) }
+// All returns a Verifier that passes only when every one of vs passes, checked in order; it
+// returns the first failure (a listener with a Bearer token and an HMAC signature). With no
+// verifiers, or a nil one, it accepts nothing: ErrNotConfigured.
+func All(vs ...Verifier) Verifier { return all(append([]Verifier(nil), vs...)) }
 
 func (a all) Verify(h http.Header, q url.Values, body []byte) error {
+	if len(a) == 0 {
+		return fmt.Errorf("all: %w", ErrNotConfigured)
+	}
 	for _, v := range a {
+		if v == nil {
+			return fmt.Errorf("all: %w", ErrNotConfigured)
+		}
 		if err := v.Verify(h, q, body); err != nil {
 			return err
 		}
