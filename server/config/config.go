@@ -137,6 +137,9 @@ type HTTP struct {
 	Addr string `koanf:"addr"`
 	// BodyLimit is the largest webhook body accepted, in bytes. Default 1 MiB.
 	BodyLimit int64 `koanf:"body_limit"`
+	// MaxInFlight is how many webhook requests are handled at once; more are answered 429 with
+	// Retry-After. Default 2048.
+	MaxInFlight int `koanf:"max_in_flight"`
 }
 
 // GRPC configures the gRPC listener.
@@ -149,7 +152,7 @@ type GRPC struct {
 // Default returns the built-in defaults.
 func Default() Config {
 	return Config{
-		HTTP:            HTTP{Addr: ":8080", BodyLimit: 1 << 20},
+		HTTP:            HTTP{Addr: ":8080", BodyLimit: 1 << 20, MaxInFlight: 2048},
 		Providers:       Providers{MoveAPI: MoveAPI{Tolerance: 5 * time.Minute}},
 		GRPC:            GRPC{Addr: "127.0.0.1:9090"},
 		DataDir:         "data",
@@ -273,6 +276,12 @@ func (c Config) check() error {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return fmt.Errorf("%w: %s %q: %w", ErrInvalid, name, addr, err)
 		}
+	}
+	if c.HTTP.BodyLimit < 1 {
+		return fmt.Errorf("%w: http.body_limit must be positive", ErrInvalid)
+	}
+	if c.HTTP.MaxInFlight < 1 {
+		return fmt.Errorf("%w: http.max_in_flight must be positive", ErrInvalid)
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("%w: data_dir is empty", ErrInvalid)

@@ -65,6 +65,13 @@ func TestLoad(t *testing.T) {
 				c.Providers.Movement.Insecure = true
 			}),
 		},
+		{
+			name: "http_limits_from_env",
+			env:  map[string]string{"HOOKSTREAM_HTTP_MAX_IN_FLIGHT": "100", "HOOKSTREAM_HTTP_BODY_LIMIT": "4096"},
+			want: withDefaults(func(c *config.Config) { c.HTTP.MaxInFlight, c.HTTP.BodyLimit = 100, 4096 }),
+		},
+		{name: "zero_max_in_flight", env: map[string]string{"HOOKSTREAM_HTTP_MAX_IN_FLIGHT": "0"}, wantErr: config.ErrInvalid},
+		{name: "negative_body_limit", env: map[string]string{"HOOKSTREAM_HTTP_BODY_LIMIT": "-1"}, wantErr: config.ErrInvalid},
 		{name: "bad_durability", args: []string{"--durability", "sometimes"}, wantErr: config.ErrInvalid},
 		{name: "bad_replicas", args: []string{"--replicas", "0"}, wantErr: config.ErrInvalid},
 		{

@@ -151,15 +151,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	s.front, err = gateway.New(ctx, gateway.Options{
-		Webhooks:  webhooks,
-		Events:    s.conn,
-		Log:       events,
-		MoveAPI:   moveapi,
-		Movement:  movement,
-		MVMNT:     mvmnt,
-		Listeners: gwListeners,
-		BodyLimit: cfg.HTTP.BodyLimit,
-		Logger:    log,
+		Webhooks:    webhooks,
+		Events:      s.conn,
+		Log:         events,
+		MoveAPI:     moveapi,
+		Movement:    movement,
+		MVMNT:       mvmnt,
+		Listeners:   gwListeners,
+		BodyLimit:   cfg.HTTP.BodyLimit,
+		MaxInFlight: cfg.HTTP.MaxInFlight,
+		Logger:      log,
 	})
 	if err != nil {
 		s.closeEarly()

@@ -3,7 +3,8 @@
 //
 // A webhook request goes through, in order: a request id; POST only (405); the route's provider
 // and, for listeners, a configured listener id (404 with an empty body otherwise); the content
-// type (JSON or none, 415 otherwise); the body, read once up to the limit (413); authenticity,
+// type (JSON or none, 415 otherwise); a place among the requests handled at once (429 with
+// Retry-After when they are all taken); the body, read once up to the limit (413); authenticity,
 // checked on the exact raw bytes before any parsing (401, never stored); JSON syntax (400, the raw
 // body quarantined); then the gateway mux, which converts the JSON into the RPC's request and
 // calls the ingestion core in-process (RegisterWebhookServiceHandlerServer: no gRPC hop). The core
@@ -44,7 +45,10 @@ import (
 // DefaultBodyLimit is the largest webhook body accepted by default: 1 MiB.
 const DefaultBodyLimit = 1 << 20
 
-// RetryAfter is the Retry-After a 503 carries, in seconds.
+// DefaultMaxInFlight is how many webhook requests are handled at once by default.
+const DefaultMaxInFlight = 2048
+
+// RetryAfter is the Retry-After a 503 or a 429 carries, in seconds.
 const RetryAfter = "5"
 
 // Verifier checks the authenticity of one request on its exact raw body (package verify
@@ -78,6 +82,12 @@ type Options struct {
 	Listeners map[string]Listener
 	// BodyLimit is the largest body accepted; DefaultBodyLimit when 0.
 	BodyLimit int64
+	// MaxInFlight bounds the webhook requests handled at once, from reading the body to the
+	// answer; DefaultMaxInFlight when 0. A request beyond it is answered 429 with Retry-After at
+	// once instead of queueing: a burst then costs neither memory (each request holds up to
+	// BodyLimit) nor latency that would run into the provider's timeout, and the provider
+	// retries later.
+	MaxInFlight int
 	// Logger receives rejected requests (never secrets or bodies).
 	Logger *slog.Logger
 }
@@ -86,7 +96,9 @@ type Options struct {
 type Handler struct {
 	o            Options
 	mux          *runtime.ServeMux
+	inFlight     chan struct{} // one element per webhook request being handled
 	unauthorized atomic.Int64
+	overloaded   atomic.Int64
 }
 
 // New builds the front door. ctx bounds the client connection's use by the EventService routes.
@@ -94,10 +106,13 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 	if o.BodyLimit <= 0 {
 		o.BodyLimit = DefaultBodyLimit
 	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{o: o}
+	h := &Handler{o: o, inFlight: make(chan struct{}, o.MaxInFlight)}
 	h.mux = runtime.NewServeMux(
 		// One JSON mapping for every content type: the front door has already checked the
 		// content type, and providers send "application/json" with or without charset, or none.
@@ -122,6 +137,9 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 
 // Unauthorized returns how many requests were answered 401.
 func (h *Handler) Unauthorized() int64 { return h.unauthorized.Load() }
+
+// Overloaded returns how many requests were answered 429 because MaxInFlight were being handled.
+func (h *Handler) Overloaded() int64 { return h.overloaded.Load() }
 
 // route is the webhook route of a request.
 type route struct {
@@ -161,6 +179,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, rt, http.StatusUnsupportedMediaType, codes.InvalidArgument, "unsupported_media_type", "the body must be JSON")
 			return
 		}
+	}
+	select {
+	case h.inFlight <- struct{}{}:
+		defer func() { <-h.inFlight }()
+	default:
+		h.overloaded.Add(1)
+		h.fail(w, rt, http.StatusTooManyRequests, codes.ResourceExhausted, "overloaded", "too many requests at once, retry later")
+		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.BodyLimit))
 	if err != nil {
@@ -292,6 +318,8 @@ func listenerCode(httpStatus int) string {
 		return "UNSUPPORTED_MEDIA_TYPE"
 	case http.StatusServiceUnavailable:
 		return "UNAVAILABLE"
+	case http.StatusTooManyRequests:
+		return "TOO_MANY_REQUESTS"
 	case http.StatusNotFound:
 		return "NOT_FOUND"
 	}

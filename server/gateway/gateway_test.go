@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/hmac"
@@ -54,6 +55,12 @@ type frontDoor struct {
 // core, an embedded event log and EventService over gRPC on loopback.
 func start(t testing.TB, now func() time.Time) *frontDoor {
 	t.Helper()
+	return startWith(t, now, 0)
+}
+
+// startWith is start with at most maxInFlight webhook requests at once (0: the default).
+func startWith(t testing.TB, now func() time.Time, maxInFlight int) *frontDoor {
+	t.Helper()
 	l, err := eventlog.Open(context.Background(), eventlog.Options{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +107,7 @@ func start(t testing.TB, now func() time.Time) *frontDoor {
 			listenerID:     {Verifier: verify.Bearer([]string{listenerToken}), DedupHeader: "X-Event-Id"},
 			hmacListenerID: {Verifier: verify.All(verify.Bearer([]string{listenerToken}), sig)},
 		},
+		MaxInFlight: maxInFlight,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -515,5 +523,78 @@ func TestLogStopped(t *testing.T) {
 	resp, out := do(t, signed(t, fd.url, "mvmnt", []byte(`{"sentAt":"2025-01-15T14:30:00Z","events":[{"event":"SHIPMENT_DELIVERED","timestamp":"2025-01-15T14:30:00Z","data":{"id":"660e8400-e29b-41d4-a716-446655440000"}}]}`)))
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("log stopped: %d Retry-After %q (%s), want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), out)
+	}
+}
+
+// TestOverload holds the only place of a front door with MaxInFlight 1 with a request whose body
+// is still arriving: other webhooks are answered 429 with Retry-After, in each route's error
+// format, and are not stored; once the slow request is answered 200, webhooks are taken again.
+func TestOverload(t *testing.T) {
+	t.Parallel()
+	fd := startWith(t, nil, 1)
+	mvmntBody := func(n int) []byte {
+		return fmt.Appendf(nil, `{"sentAt":"2025-01-15T14:30:00Z","events":[{"event":"SHIPMENT_DELIVERED","timestamp":"2025-01-15T14:30:00Z","data":{"id":"660e8400-e29b-41d4-a716-%012d"}}]}`, n)
+	}
+
+	// The slow request: headers and half of the body.
+	slow := mvmntBody(0)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(fd.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /webhooks/mvmnt HTTP/1.1\r\nHost: x\r\nX-Api-Key: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", mvmntToken, len(slow), slow[:len(slow)/2])
+
+	accepted := 1 // the slow one, once finished
+	var overloaded *http.Response
+	var out []byte
+	for n := 1; overloaded == nil; n++ {
+		if n > 500 {
+			t.Fatal("no 429 while the only place was taken")
+		}
+		resp, b := do(t, signed(t, fd.url, "mvmnt", mvmntBody(n)))
+		switch resp.StatusCode {
+		case http.StatusOK: // sent before the slow request reached the handler
+			accepted++
+			time.Sleep(10 * time.Millisecond)
+		case http.StatusTooManyRequests:
+			overloaded, out = resp, b
+		default:
+			t.Fatalf("request %d: %d %s, want 200 or 429", n, resp.StatusCode, b)
+		}
+	}
+	if overloaded.Header.Get("Retry-After") == "" {
+		t.Errorf("429 without Retry-After")
+	}
+	var st struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}
+	if err := json.Unmarshal(out, &st); err != nil || st.Code != 8 || st.Message == "" {
+		t.Errorf("429 body %s: want a google.rpc.Status with code 8 (RESOURCE_EXHAUSTED)", out)
+	}
+	resp, b := do(t, signed(t, fd.url, "listener", []byte(`{"a":1}`)))
+	if got := string(b); resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(got, `"code":"TOO_MANY_REQUESTS"`) {
+		t.Errorf("listener route while overloaded: %d %s, want 429 with the listener error format", resp.StatusCode, got)
+	}
+
+	// Finish the slow request: it is taken.
+	if _, err := conn.Write(slow[len(slow)/2:]); err != nil {
+		t.Fatal(err)
+	}
+	slowResp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slowResp.Body.Close()
+	if slowResp.StatusCode != http.StatusOK {
+		t.Fatalf("slow request: %d, want 200", slowResp.StatusCode)
+	}
+	if resp, b := do(t, signed(t, fd.url, "mvmnt", mvmntBody(999))); resp.StatusCode != http.StatusOK {
+		t.Fatalf("after the slow request: %d %s, want 200", resp.StatusCode, b)
+	}
+	accepted++
+	if got, want := storedCount(t, fd.log), uint64(accepted); got != want {
+		t.Errorf("stored %d events, want %d: one per 200, none of the 429s", got, want)
 	}
 }
