@@ -105,6 +105,10 @@ func (s *blockSyncer) syncFrom(from int) (int, []string, error) {
 		synced = append(synced, path)
 	}
 	if last < 0 {
+		if from > 0 {
+			// Every block from the last sync on is gone (a purge, say): sync whatever is there.
+			return s.syncFrom(0)
+		}
 		return 0, nil, fmt.Errorf("sync stream files: %w in %s", errNoBlocks, s.dir)
 	}
 	if last > from {

@@ -109,3 +109,66 @@ func TestSyncFailureIsUnavailable(t *testing.T) {
 		t.Errorf("sync of a stream without blocks: got %v, want errNoBlocks", err)
 	}
 }
+
+// TestBlockSyncerAfterPurge checks that appends stay durable, and are not refused, after the
+// stream is purged and its block files replaced.
+func TestBlockSyncerAfterPurge(t *testing.T) {
+	t.Parallel()
+	l := openAlways(t)
+	subject := EventsSubjectPrefix + ".test.x"
+	for n := range 3 {
+		if res := appendOne(t, l.events, subject, fmt.Sprint("before-", n), []byte("before")); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	stream, err := l.js.Stream(context.Background(), EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Purge(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	marker := []byte("after-purge-marker")
+	if res := appendOne(t, l.events, subject, "after", marker); res.Err != nil {
+		t.Fatalf("append after purge: %v", res.Err)
+	}
+	for _, path := range l.syncers[0].lastSynced() {
+		if b, err := os.ReadFile(path); err == nil && bytes.Contains(b, marker) {
+			return
+		}
+	}
+	t.Errorf("append after purge acknowledged, but none of the synced files %v holds it", l.syncers[0].lastSynced())
+}
+
+// TestBlockSyncerBlocksRenumbered checks that a sync after the blocks it knew are gone and
+// lower-numbered ones took their place covers the new ones rather than failing.
+func TestBlockSyncerBlocksRenumbered(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	s := newBlockSyncer(root, "$G", "S")
+	write := func(name string) string {
+		t.Helper()
+		if err := os.MkdirAll(s.dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		path := s.dir + "/" + name
+		if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	old := write("5.blk")
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(old); err != nil {
+		t.Fatal(err)
+	}
+	renumbered := write("1.blk")
+	if err := s.Sync(); err != nil {
+		t.Fatalf("sync after the blocks were renumbered: %v", err)
+	}
+	if got := s.lastSynced(); !slices.Contains(got, renumbered) || !slices.Contains(got, s.dir) {
+		t.Errorf("synced %v, want %s and its directory", got, renumbered)
+	}
+}
