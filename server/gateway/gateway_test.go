@@ -22,13 +22,13 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/eventlog"
 	"github.com/hookstream/hookstream/server/gateway"
 	"github.com/hookstream/hookstream/server/ingest"
+	"github.com/hookstream/hookstream/server/internal/grpctest"
 	"github.com/hookstream/hookstream/server/stream"
 	"github.com/hookstream/hookstream/server/verify"
 )
@@ -74,19 +74,8 @@ func startWith(t testing.TB, now func() time.Time, maxInFlight int) *frontDoor {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	hookstreamv1.RegisterEventServiceServer(srv, ev)
-	go srv.Serve(lis)
-	t.Cleanup(func() { ev.Drain(); srv.Stop() })
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := grpctest.Serve(t, func(srv *grpc.Server) { hookstreamv1.RegisterEventServiceServer(srv, ev) })
+	t.Cleanup(ev.Drain) // before the server stops: streams end with their "draining" message
 
 	svix, err := verify.Svix([]string{svixSecret, svixOldSecret}, 5*time.Minute, now)
 	if err != nil {

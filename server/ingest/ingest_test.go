@@ -2,7 +2,6 @@ package ingest_test
 
 import (
 	"context"
-	"net"
 	"os"
 	"testing"
 
@@ -11,7 +10,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
@@ -24,6 +22,7 @@ import (
 	"github.com/hookstream/hookstream/server/convert"
 	"github.com/hookstream/hookstream/server/eventlog"
 	"github.com/hookstream/hookstream/server/ingest"
+	"github.com/hookstream/hookstream/server/internal/grpctest"
 )
 
 const listenerID = "0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a"
@@ -40,19 +39,7 @@ func setup(t *testing.T) (hookstreamv1.WebhookServiceClient, *eventlog.Log) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	hookstreamv1.RegisterWebhookServiceServer(srv, svc)
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := grpctest.Serve(t, func(srv *grpc.Server) { hookstreamv1.RegisterWebhookServiceServer(srv, svc) })
 	return hookstreamv1.NewWebhookServiceClient(conn), l
 }
 

@@ -2,14 +2,12 @@ package quarantine_test
 
 import (
 	"context"
-	"net"
 	"testing"
 
 	"github.com/google/uuid"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/hookstream/hookstream/server/convert"
 	"github.com/hookstream/hookstream/server/eventlog"
 	"github.com/hookstream/hookstream/server/ingest"
+	"github.com/hookstream/hookstream/server/internal/grpctest"
 	"github.com/hookstream/hookstream/server/quarantine"
 )
 
@@ -36,20 +35,10 @@ func setup(t *testing.T) (hookstreamv1.WebhookServiceClient, hookstreamv1.Quaran
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	hookstreamv1.RegisterWebhookServiceServer(srv, in)
-	hookstreamv1.RegisterQuarantineServiceServer(srv, q)
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := grpctest.Serve(t, func(srv *grpc.Server) {
+		hookstreamv1.RegisterWebhookServiceServer(srv, in)
+		hookstreamv1.RegisterQuarantineServiceServer(srv, q)
+	})
 	return hookstreamv1.NewWebhookServiceClient(conn), hookstreamv1.NewQuarantineServiceClient(conn), hookstreamv1.NewEventServiceClient(conn), l
 }
 
