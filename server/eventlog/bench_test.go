@@ -3,8 +3,8 @@ package eventlog_test
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -47,23 +47,27 @@ func BenchmarkAppend(b *testing.B) {
 					if mode.minBatch > 0 {
 						l.Events().SetMinBatch(mode.minBatch)
 					}
-					var n atomic.Int64
-					b.SetParallelism((producers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
 					b.SetBytes(int64(len(data)))
 					syscall.Sync() // start every run with no dirty pages of earlier runs to write back
 					b.ResetTimer()
-					b.RunParallel(func(pb *testing.PB) {
-						for pb.Next() {
-							id := strconv.FormatInt(n.Add(1), 10)
-							m := msg("hookstream.events.bench.x", id, "")
-							m.Data = data
-							res, err := l.Events().Append(context.Background(), m)
-							if err != nil || res[0].Err != nil {
-								b.Errorf("append: %v %v", err, res)
-								return
+					// Exactly producers goroutines, whatever GOMAXPROCS (RunParallel would start a
+					// multiple of it).
+					var n atomic.Int64
+					var wg sync.WaitGroup
+					for range producers {
+						wg.Go(func() {
+							for i := n.Add(1); i <= int64(b.N); i = n.Add(1) {
+								m := msg("hookstream.events.bench.x", strconv.FormatInt(i, 10), "")
+								m.Data = data
+								res, err := l.Events().Append(context.Background(), m)
+								if err != nil || res[0].Err != nil {
+									b.Errorf("append: %v %v", err, res)
+									return
+								}
 							}
-						}
-					})
+						})
+					}
+					wg.Wait()
 					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
 					st := l.Events().Stats()
 					b.ReportMetric(float64(st.Batched+st.Published)/float64(max(st.Commits, 1)), "msgs/commit")

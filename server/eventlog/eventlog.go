@@ -73,10 +73,10 @@ type Options struct {
 	// QuarantineMaxAge drops quarantine entries older than this. Default 30 days.
 	QuarantineMaxAge time.Duration
 	// CommitWorkers is how many commits of the events stream may run at once. Default 2: one
-	// commit's publishes overlap the other's fsync (measured with 64 producers on the embedded
-	// server: 24.9k appends/s with 2, 24.1k with 1; with atomic batches on a server fsyncing each
-	// message, the first design and still the way to an external server, 6.1–7.1k with 2, 4.2–4.9k
-	// with 1).
+	// commit's publishes can overlap the other's fsync. Measured with 64 producers on the
+	// embedded server, the log is CPU-bound either way (22.8–25.3k appends/s with 2, 22.5–28.7k
+	// with 1); with atomic batches to a server fsyncing each message, the way to an external
+	// server, 2 gave 6.1–7.1k and 1 gave 4.2–4.9k.
 	CommitWorkers int
 	// Logger receives the embedded server's warnings and errors.
 	Logger *slog.Logger
