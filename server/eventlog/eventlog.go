@@ -12,6 +12,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -94,6 +95,9 @@ type Log struct {
 	events     *Committer
 	quarantine *Committer
 	syncers    []*blockSyncer // events then quarantine, with the embedded server and "always"
+	stopSync   chan struct{}  // closed by Close to stop syncConsumers
+	syncDone   chan struct{}  // closed when syncConsumers has returned
+	closeSync  sync.Once
 }
 
 // Open connects to (or starts) the NATS server, creates or updates the streams, and starts their
@@ -177,7 +181,7 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 	l.quarantine.SetMinBatch(0)
 	if o.Durability == DurabilityAlways {
 		storeDir := l.ns.StoreDir()
-		if err := syncTree(storeDir); err != nil {
+		if _, err := syncTree(storeDir); err != nil {
 			l.Close()
 			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
@@ -185,6 +189,12 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 		l.syncers = []*blockSyncer{newBlockSyncer(storeDir, account, EventsStream), newBlockSyncer(storeDir, account, QuarantineStream)}
 		l.events.sync = l.syncers[0].Sync
 		l.quarantine.sync = l.syncers[1].Sync
+		l.stopSync, l.syncDone = make(chan struct{}), make(chan struct{})
+		dirs := []string{streamDir(storeDir, account, EventsStream), streamDir(storeDir, account, QuarantineStream)}
+		go func() {
+			defer close(l.syncDone)
+			syncConsumers(dirs, consumerSyncInterval, l.stopSync, o.Logger)
+		}()
 	}
 	return l, nil
 }
@@ -256,6 +266,10 @@ func (l *Log) ClientURL() string {
 func (l *Log) Close() error {
 	if l.events != nil {
 		l.events.Close()
+	}
+	if l.stopSync != nil {
+		l.closeSync.Do(func() { close(l.stopSync) })
+		<-l.syncDone
 	}
 	if l.quarantine != nil {
 		l.quarantine.Close()

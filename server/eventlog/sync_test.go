@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -170,5 +172,46 @@ func TestBlockSyncerBlocksRenumbered(t *testing.T) {
 	}
 	if got := s.lastSynced(); !slices.Contains(got, renumbered) || !slices.Contains(got, s.dir) {
 		t.Errorf("synced %v, want %s and its directory", got, renumbered)
+	}
+}
+
+// TestConsumerStateLayout checks what syncConsumers relies on: the position of a durable
+// consumer of the events stream is a file under the stream's obs directory, which it syncs.
+func TestConsumerStateLayout(t *testing.T) {
+	t.Parallel()
+	l := openAlways(t)
+	ctx := context.Background()
+	if res := appendOne(t, l.events, EventsSubjectPrefix+".test.x", "a", []byte("a")); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	c, err := l.js.CreateConsumer(ctx, EventsStream, jetstream.ConsumerConfig{Durable: "group", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := c.Fetch(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	obs := filepath.Join(streamDir(l.ns.StoreDir(), l.ns.GlobalAccount().Name, EventsStream), "obs")
+	want := filepath.Join(obs, "group", "o.dat")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(want); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no consumer state file %s after an ack", want)
+		}
+	}
+	synced, err := syncTree(obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(synced, want) {
+		t.Errorf("syncing %s covered %v, want %s", obs, synced, want)
 	}
 }
