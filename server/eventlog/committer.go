@@ -207,8 +207,13 @@ func (c *Committer) commit(batch []*request) {
 	defer cancel()
 	c.commits.Add(1)
 
-	if c.sync != nil {
+	if c.sync != nil || c.plain || len(msgs) < c.minBatch || len(msgs) > MaxBatch || repeatsID(msgs) {
 		c.publishEach(ctx, msgs, results)
+		if c.sync == nil {
+			return
+		}
+		// The acks only say the messages reached the server's files: answer stored only once
+		// they are on disk.
 		if err := c.sync(); err != nil {
 			for _, r := range results {
 				if r.Err == nil {
@@ -216,10 +221,6 @@ func (c *Committer) commit(batch []*request) {
 				}
 			}
 		}
-		return
-	}
-	if c.plain || len(msgs) < c.minBatch || len(msgs) > MaxBatch || repeatsID(msgs) {
-		c.publishEach(ctx, msgs, results)
 		return
 	}
 	c.batched.Add(int64(len(msgs)))

@@ -12,7 +12,6 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -94,10 +93,9 @@ type Log struct {
 	js         jetstream.JetStream
 	events     *Committer
 	quarantine *Committer
-	syncers    []*blockSyncer // events then quarantine, with the embedded server and "always"
-	stopSync   chan struct{}  // closed by Close to stop syncConsumers
-	syncDone   chan struct{}  // closed when syncConsumers has returned
-	closeSync  sync.Once
+	syncers    []*blockSyncer     // events then quarantine, with the embedded server and "always"
+	stopSync   context.CancelFunc // stops syncConsumers
+	syncDone   chan struct{}      // closed when syncConsumers has returned
 }
 
 // Open connects to (or starts) the NATS server, creates or updates the streams, and starts their
@@ -189,11 +187,13 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 		l.syncers = []*blockSyncer{newBlockSyncer(storeDir, account, EventsStream), newBlockSyncer(storeDir, account, QuarantineStream)}
 		l.events.sync = l.syncers[0].Sync
 		l.quarantine.sync = l.syncers[1].Sync
-		l.stopSync, l.syncDone = make(chan struct{}), make(chan struct{})
+		var syncCtx context.Context
+		syncCtx, l.stopSync = context.WithCancel(context.Background())
+		l.syncDone = make(chan struct{})
 		dirs := []string{streamDir(storeDir, account, EventsStream), streamDir(storeDir, account, QuarantineStream)}
 		go func() {
 			defer close(l.syncDone)
-			syncConsumers(dirs, consumerSyncInterval, l.stopSync, o.Logger)
+			syncConsumers(syncCtx, dirs, consumerSyncInterval, o.Logger)
 		}()
 	}
 	return l, nil
@@ -212,8 +212,8 @@ func startEmbedded(o Options) (*server.Server, error) {
 		JetStream:  true,
 		StoreDir:   filepath.Join(o.DataDir, "jetstream"),
 		// Durability "always" is the committers' fsync per commit (see blockSyncer), not the
-		// server's fsync per message. Consumer state and metadata written later are synced by
-		// the server every two minutes: losing them to a power cut means redeliveries, not loss.
+		// server's fsync per message; consumer state is fsynced every second (syncConsumers):
+		// losing it to a power cut means redeliveries, not loss.
 		SyncAlways: o.serverSync,
 		NoSigs:     true,
 		DontListen: o.ClientAddr == "",
@@ -268,7 +268,7 @@ func (l *Log) Close() error {
 		l.events.Close()
 	}
 	if l.stopSync != nil {
-		l.closeSync.Do(func() { close(l.stopSync) })
+		l.stopSync()
 		<-l.syncDone
 	}
 	if l.quarantine != nil {

@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -175,16 +176,16 @@ func syncTree(root string) ([]string, error) {
 const consumerSyncInterval = time.Second
 
 // syncConsumers fsyncs the consumer state of the streams whose directories are given, every
-// interval until stop is closed. With its per-message fsync off, the embedded server writes a
+// interval until ctx ends. With its per-message fsync off, the embedded server writes a
 // consumer's position (delivered, acknowledged) without fsync, so a power loss could take back
 // the acks of the kernel's writeback delay (about 30 s); with this, of about interval. Either way
 // the events come again as redeliveries; none is lost. Errors go to log.
-func syncConsumers(streamDirs []string, interval time.Duration, stop <-chan struct{}, log *slog.Logger) {
+func syncConsumers(ctx context.Context, streamDirs []string, interval time.Duration, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
-		case <-stop:
+		case <-ctx.Done():
 			return
 		case <-t.C:
 			for _, dir := range streamDirs {
