@@ -97,6 +97,9 @@ type EventLog struct {
 	// DuplicateWindow is how long a dedup key is remembered. Default 48 h, longer than Svix's
 	// ~28 h retry horizon.
 	DuplicateWindow time.Duration `koanf:"duplicate_window"`
+	// QuarantineMaxAge is how long quarantine entries (rejected payloads, dead letters) are
+	// kept. Default 30 days.
+	QuarantineMaxAge time.Duration `koanf:"quarantine_max_age"`
 	// CommitWorkers is how many group commits may run at once. Default 2.
 	CommitWorkers int `koanf:"commit_workers"`
 }
@@ -147,6 +150,9 @@ type GRPC struct {
 	// Addr is the address to listen on, host:port. Default "127.0.0.1:9090": loopback, because
 	// consumer authentication is not configured by default.
 	Addr string `koanf:"addr"`
+	// MaxResponseBytes bounds each message of a Subscribe or Tail stream and each page of
+	// ListEvents, in bytes; an event larger than that goes out alone. Default 1 MiB.
+	MaxResponseBytes int `koanf:"max_response_bytes"`
 }
 
 // Default returns the built-in defaults.
@@ -154,15 +160,16 @@ func Default() Config {
 	return Config{
 		HTTP:            HTTP{Addr: ":8080", BodyLimit: 1 << 20, MaxInFlight: 2048},
 		Providers:       Providers{MoveAPI: MoveAPI{Tolerance: 5 * time.Minute}},
-		GRPC:            GRPC{Addr: "127.0.0.1:9090"},
+		GRPC:            GRPC{Addr: "127.0.0.1:9090", MaxResponseBytes: 1 << 20},
 		DataDir:         "data",
 		ShutdownTimeout: 15 * time.Second,
 		EventLog: EventLog{
-			Durability:      "always",
-			Replicas:        1,
-			MaxAge:          7 * 24 * time.Hour,
-			DuplicateWindow: 48 * time.Hour,
-			CommitWorkers:   2,
+			Durability:       "always",
+			Replicas:         1,
+			MaxAge:           7 * 24 * time.Hour,
+			DuplicateWindow:  48 * time.Hour,
+			QuarantineMaxAge: 30 * 24 * time.Hour,
+			CommitWorkers:    2,
 		},
 	}
 }
@@ -239,7 +246,32 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
 	if err := k.UnmarshalWithConf("", &c, koanf.UnmarshalConf{Tag: "koanf", DecoderConfig: dc}); err != nil {
 		return Config{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	c.Listeners = withListenerDefaults(c.Listeners)
 	return c, c.check()
+}
+
+// Defaults of each configured listener: a map's entries have no place in Default.
+const (
+	defaultListenerType  = "notification"
+	defaultHMACAlgorithm = "sha256"
+	defaultHMACEncoding  = "hex"
+)
+
+// withListenerDefaults fills the unset keys of each listener with their defaults.
+func withListenerDefaults(ls map[string]Listener) map[string]Listener {
+	for id, l := range ls {
+		if l.DefaultType == "" {
+			l.DefaultType = defaultListenerType
+		}
+		if l.HMAC.Algorithm == "" {
+			l.HMAC.Algorithm = defaultHMACAlgorithm
+		}
+		if l.HMAC.Encoding == "" {
+			l.HMAC.Encoding = defaultHMACEncoding
+		}
+		ls[id] = l
+	}
+	return ls
 }
 
 // environ lists the environment variables that name a known key, as KEY=value, read through
@@ -279,6 +311,9 @@ func (c Config) check() error {
 	}
 	if c.HTTP.BodyLimit < 1 {
 		return fmt.Errorf("%w: http.body_limit must be positive", ErrInvalid)
+	}
+	if c.GRPC.MaxResponseBytes < 1 {
+		return fmt.Errorf("%w: grpc.max_response_bytes must be positive", ErrInvalid)
 	}
 	if c.HTTP.MaxInFlight < 1 {
 		return fmt.Errorf("%w: http.max_in_flight must be positive", ErrInvalid)

@@ -45,7 +45,7 @@ func TestLoad(t *testing.T) {
 			args: []string{"--config", file},
 			want: withDefaults(func(c *config.Config) {
 				c.HTTP.Addr, c.GRPC.Addr, c.DataDir = "127.0.0.1:7000", "127.0.0.1:7001", "/var/lib/hookstream"
-				c.Listeners = map[string]config.Listener{"0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a": {DefaultType: "itsm.event"}}
+				c.Listeners = map[string]config.Listener{"0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a": {DefaultType: "itsm.event", HMAC: config.ListenerHMAC{Algorithm: "sha256", Encoding: "hex"}}}
 			}),
 		},
 		{
@@ -79,7 +79,7 @@ func TestLoad(t *testing.T) {
 			env:  map[string]string{"HOOKSTREAM_CONFIG": file},
 			want: withDefaults(func(c *config.Config) {
 				c.HTTP.Addr, c.GRPC.Addr, c.DataDir = "127.0.0.1:7000", "127.0.0.1:7001", "/var/lib/hookstream"
-				c.Listeners = map[string]config.Listener{"0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a": {DefaultType: "itsm.event"}}
+				c.Listeners = map[string]config.Listener{"0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a": {DefaultType: "itsm.event", HMAC: config.ListenerHMAC{Algorithm: "sha256", Encoding: "hex"}}}
 			}),
 		},
 		{
@@ -88,7 +88,7 @@ func TestLoad(t *testing.T) {
 			env:  map[string]string{"HOOKSTREAM_GRPC_ADDR": "0.0.0.0:9999", "HOOKSTREAM_SHUTDOWN_TIMEOUT": "3s", "HOOKSTREAM_DATA_DIR": "/tmp/x"},
 			want: withDefaults(func(c *config.Config) {
 				c.HTTP.Addr, c.GRPC.Addr, c.DataDir, c.ShutdownTimeout = "127.0.0.1:7000", "0.0.0.0:9999", "/tmp/x", 3*time.Second
-				c.Listeners = map[string]config.Listener{"0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a": {DefaultType: "itsm.event"}}
+				c.Listeners = map[string]config.Listener{"0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a": {DefaultType: "itsm.event", HMAC: config.ListenerHMAC{Algorithm: "sha256", Encoding: "hex"}}}
 			}),
 		},
 		{
@@ -97,7 +97,7 @@ func TestLoad(t *testing.T) {
 			env:  map[string]string{"HOOKSTREAM_GRPC_ADDR": "0.0.0.0:9999"},
 			want: withDefaults(func(c *config.Config) {
 				c.HTTP.Addr, c.GRPC.Addr, c.DataDir = "127.0.0.1:7000", "127.0.0.1:1", "d"
-				c.Listeners = map[string]config.Listener{"0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a": {DefaultType: "itsm.event"}}
+				c.Listeners = map[string]config.Listener{"0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a": {DefaultType: "itsm.event", HMAC: config.ListenerHMAC{Algorithm: "sha256", Encoding: "hex"}}}
 			}),
 		},
 		{name: "unknown_env_ignored", env: map[string]string{"HOOKSTREAM_NOPE": "1"}, want: config.Default()},

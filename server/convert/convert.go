@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -134,21 +135,141 @@ func MvmntEvents(d *mvmntv1.Delivery) ([]*mvmntv1.Event, error) {
 	items := d.GetEvents()
 	out := make([]*mvmntv1.Event, len(items))
 	for i, item := range items {
-		e := &mvmntv1.Event{
-			Event:     item.GetEvent(),
-			EventType: MvmntEventType(item.GetEvent()),
-			Timestamp: item.GetTimestamp(),
-			SentAt:    d.GetSentAt(),
-			Index:     uint32(i),
-			Count:     uint32(len(items)),
-			Diff:      item.GetDiff(),
-		}
-		if err := typeMvmntData(e, item.GetData()); err != nil {
-			return nil, fmt.Errorf("%w: events[%d].data: %w", ErrMalformed, i, err)
+		e, err := MvmntEvent(item, d.GetSentAt(), i, len(items))
+		if err != nil {
+			return nil, fmt.Errorf("events[%d]: %w", i, err)
 		}
 		out[i] = e
 	}
 	return out, nil
+}
+
+// MvmntEvent builds the event hookstream stores for item, the index-th of count items of a
+// delivery sent at sentAt, with its data typed by the entity it describes (see
+// mvmnt.v1.Event.data). Errors wrap ErrMalformed when the item's data does not have the
+// published shape of its entity.
+func MvmntEvent(item *mvmntv1.DeliveryEvent, sentAt *timestamppb.Timestamp, index, count int) (*mvmntv1.Event, error) {
+	e := &mvmntv1.Event{
+		Event:     item.GetEvent(),
+		EventType: MvmntEventType(item.GetEvent()),
+		Timestamp: item.GetTimestamp(),
+		SentAt:    sentAt,
+		Index:     uint32(index),
+		Count:     uint32(count),
+		Diff:      item.GetDiff(),
+	}
+	if err := typeMvmntData(e, item.GetData()); err != nil {
+		return nil, fmt.Errorf("%w: data: %w", ErrMalformed, err)
+	}
+	return e, nil
+}
+
+// SplitMvmnt reads the envelope of an MVMNT delivery body: its "sentAt" (nil when absent or
+// null) and the exact bytes of each element of its "events" array, in order, as subslices of raw
+// (nil when "events" is absent or null). The items themselves are not decoded, so that one
+// malformed item does not make the others unreadable. Like protojson, it accepts the JSON and
+// the proto names of the fields ("sentAt", "sent_at"), ignores unknown fields and refuses a field
+// given twice. Errors wrap ErrMalformed: the body is not one JSON object, "events" is not an
+// array, or "sentAt" is not a timestamp.
+func SplitMvmnt(raw []byte) (*timestamppb.Timestamp, [][]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, nil, fmt.Errorf("%w: the delivery is not a JSON object", ErrMalformed)
+	}
+	var sentAt *timestamppb.Timestamp
+	var items [][]byte
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		name := mvmntEnvelopeField(tok.(string))
+		if name != "" && seen[name] {
+			return nil, nil, fmt.Errorf("%w: %q is given twice", ErrMalformed, name)
+		}
+		seen[name] = true
+		switch name {
+		case "sentAt":
+			if sentAt, err = decodeSentAt(dec); err != nil {
+				return nil, nil, err
+			}
+		case "events":
+			if items, err = splitItems(dec, raw); err != nil {
+				return nil, nil, err
+			}
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return nil, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+			}
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, nil, fmt.Errorf("%w: data after the delivery object", ErrMalformed)
+	}
+	return sentAt, items, nil
+}
+
+// mvmntEnvelopeField returns the envelope field a JSON key names, "" for another key.
+func mvmntEnvelopeField(key string) string {
+	switch key {
+	case "sentAt", "sent_at":
+		return "sentAt"
+	case "events":
+		return "events"
+	}
+	return ""
+}
+
+func decodeSentAt(dec *json.Decoder) (*timestamppb.Timestamp, error) {
+	var v json.RawMessage
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if string(v) == "null" {
+		return nil, nil
+	}
+	ts := &timestamppb.Timestamp{}
+	if err := protojson.Unmarshal(v, ts); err != nil {
+		return nil, fmt.Errorf("%w: sentAt: %w", ErrMalformed, err)
+	}
+	return ts, nil
+}
+
+// splitItems reads the "events" array the decoder is at and returns its elements' bytes.
+func splitItems(dec *json.Decoder, raw []byte) ([][]byte, error) {
+	tok, err := dec.Token()
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	case tok == nil: // null: no events
+		return nil, nil
+	case tok != json.Delim('['):
+		return nil, fmt.Errorf("%w: events is not an array", ErrMalformed)
+	}
+	var items [][]byte
+	for dec.More() {
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("%w: events[%d]: %w", ErrMalformed, len(items), err)
+		}
+		end := int(dec.InputOffset())
+		start := end - len(v)
+		if start < 0 || !bytes.Equal(raw[start:end], v) {
+			// Decoder positions are documented to be the end of the last value; never trust
+			// them blindly with the bytes an event is stored with.
+			return nil, fmt.Errorf("%w: events[%d]: item bytes not found in the body", ErrMalformed, len(items))
+		}
+		items = append(items, raw[start:end:end])
+	}
+	if _, err := dec.Token(); err != nil { // the closing bracket
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return items, nil
 }
 
 // mvmntData maps every known MVMNT event type to the field of mvmnt.v1.Event's data oneof that

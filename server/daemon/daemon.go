@@ -70,58 +70,43 @@ type Server struct {
 // an error if the log cannot be opened or an address cannot be bound. The caller must call Run,
 // which closes the listeners and the log when it returns.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
-	events, err := eventlog.Open(ctx, eventlog.Options{
-		DataDir:         cfg.DataDir,
-		URL:             cfg.EventLog.NATSURL,
-		ClientAddr:      cfg.EventLog.NATSListen,
-		Durability:      eventlog.Durability(cfg.EventLog.Durability),
-		Replicas:        cfg.EventLog.Replicas,
-		MaxAge:          cfg.EventLog.MaxAge,
-		MaxBytes:        cfg.EventLog.MaxBytes,
-		DuplicateWindow: cfg.EventLog.DuplicateWindow,
-		CommitWorkers:   cfg.EventLog.CommitWorkers,
-		Logger:          log,
-	})
+	lo := eventlog.OptionsFrom(cfg)
+	lo.Logger = log
+	events, err := eventlog.Open(ctx, lo)
 	if err != nil {
 		return nil, fmt.Errorf("open event log: %w", err)
 	}
-	listeners := make(map[string]ingest.Listener, len(cfg.Listeners))
-	for id, l := range cfg.Listeners {
-		if l.DefaultType == "" {
-			l.DefaultType = "notification"
-		}
+	s := &Server{cfg: cfg, log: log, events: events, health: health.NewServer()}
+	if err := s.build(ctx); err != nil {
+		s.closeEarly()
+		return nil, err
+	}
+	return s, nil
+}
+
+// build makes the services, binds the listeners and builds both servers.
+func (s *Server) build(ctx context.Context) error {
+	listeners := make(map[string]ingest.Listener, len(s.cfg.Listeners))
+	for id, l := range s.cfg.Listeners {
 		listeners[strings.ToLower(id)] = ingest.Listener{DefaultType: l.DefaultType}
 	}
-	webhooks, err := ingest.New(ingest.Options{Log: events, Listeners: listeners, Logger: log})
+	webhooks, err := ingest.New(ingest.Options{Log: s.events, Listeners: listeners, BodyLimit: s.cfg.HTTP.BodyLimit, Logger: s.log})
 	if err != nil {
-		events.Close()
-		return nil, err
+		return err
 	}
-	eventService, err := stream.New(stream.Options{Log: events, Logger: log})
+	if s.stream, err = stream.New(stream.Options{Log: s.events, MaxResponseBytes: s.cfg.GRPC.MaxResponseBytes, Logger: s.log}); err != nil {
+		return err
+	}
+	quarantineService, err := quarantine.New(s.events, webhooks, s.log)
 	if err != nil {
-		events.Close()
-		return nil, err
+		return err
 	}
-
-	quarantineService, err := quarantine.New(events, webhooks, log)
-	if err != nil {
-		events.Close()
-		return nil, err
+	if s.grpcLis, err = net.Listen("tcp", s.cfg.GRPC.Addr); err != nil {
+		return fmt.Errorf("listen grpc: %w", err)
 	}
-
-	grpcLis, err := net.Listen("tcp", cfg.GRPC.Addr)
-	if err != nil {
-		events.Close()
-		return nil, fmt.Errorf("listen grpc: %w", err)
+	if s.httpLis, err = net.Listen("tcp", s.cfg.HTTP.Addr); err != nil {
+		return fmt.Errorf("listen http: %w", err)
 	}
-	httpLis, err := net.Listen("tcp", cfg.HTTP.Addr)
-	if err != nil {
-		grpcLis.Close()
-		events.Close()
-		return nil, fmt.Errorf("listen http: %w", err)
-	}
-	s := &Server{cfg: cfg, log: log, events: events, stream: eventService, grpcLis: grpcLis, httpLis: httpLis, health: health.NewServer()}
-
 	s.grpc = grpc.NewServer(
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             minClientPingInterval,
@@ -135,38 +120,41 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	hookstreamv1.RegisterWebhookServiceServer(s.grpc, webhooks)
-	hookstreamv1.RegisterEventServiceServer(s.grpc, eventService)
+	hookstreamv1.RegisterEventServiceServer(s.grpc, s.stream)
 	hookstreamv1.RegisterQuarantineServiceServer(s.grpc, quarantineService)
+	return s.buildHTTP(ctx, webhooks)
+}
 
+// buildHTTP builds the HTTP server: the front door, /healthz and /readyz.
+func (s *Server) buildHTTP(ctx context.Context, webhooks *ingest.Service) error {
 	// EventService's HTTP routes go through a client connection to the gRPC server (Tail is a
-	// stream); the webhook routes call the ingestion core in-process.
-	s.conn, err = grpc.NewClient(grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// stream); the webhook routes call the ingestion core in-process. Its answers are bounded
+	// (grpc.max_response_bytes, or one event of at most the log's largest): room for either.
+	var err error
+	s.conn, err = grpc.NewClient(s.grpcLis.Addr().String(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(max(s.cfg.GRPC.MaxResponseBytes, s.events.MaxEventBytes())+64<<10)))
 	if err != nil {
-		s.closeEarly()
-		return nil, fmt.Errorf("grpc client: %w", err)
+		return fmt.Errorf("grpc client: %w", err)
 	}
-	moveapi, movement, mvmnt, gwListeners, err := verifiers(cfg, log)
+	moveapi, movement, mvmnt, gwListeners, err := verifiers(s.cfg, s.log)
 	if err != nil {
-		s.closeEarly()
-		return nil, err
+		return err
 	}
 	s.front, err = gateway.New(ctx, gateway.Options{
 		Webhooks:    webhooks,
 		Events:      s.conn,
-		Log:         events,
 		MoveAPI:     moveapi,
 		Movement:    movement,
 		MVMNT:       mvmnt,
 		Listeners:   gwListeners,
-		BodyLimit:   cfg.HTTP.BodyLimit,
-		MaxInFlight: cfg.HTTP.MaxInFlight,
-		Logger:      log,
+		BodyLimit:   s.cfg.HTTP.BodyLimit,
+		MaxInFlight: s.cfg.HTTP.MaxInFlight,
+		Logger:      s.log,
 	})
 	if err != nil {
-		s.closeEarly()
-		return nil, err
+		return err
 	}
-
 	mux := http.NewServeMux()
 	mux.Handle("/", s.front)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -186,9 +174,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	return s, nil
+	return nil
 }
 
 // closeEarly releases what New acquired when New fails half way.
@@ -196,8 +184,12 @@ func (s *Server) closeEarly() {
 	if s.conn != nil {
 		s.conn.Close()
 	}
-	s.grpcLis.Close()
-	s.httpLis.Close()
+	if s.grpcLis != nil {
+		s.grpcLis.Close()
+	}
+	if s.httpLis != nil {
+		s.httpLis.Close()
+	}
 	s.events.Close()
 }
 

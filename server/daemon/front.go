@@ -59,12 +59,6 @@ func verifiers(cfg config.Config, log *slog.Logger) (moveapi, movement, mvmnt ga
 			gl.Verifier = verify.Bearer(l.Tokens)
 			if len(l.HMAC.Secrets) > 0 {
 				h := l.HMAC
-				if h.Algorithm == "" {
-					h.Algorithm = "sha256"
-				}
-				if h.Encoding == "" {
-					h.Encoding = "hex"
-				}
 				sig, err := verify.HMAC(h.Header, h.Algorithm, h.Prefix, h.Encoding, h.Secrets)
 				if err != nil {
 					return nil, nil, nil, nil, fmt.Errorf("listeners.%s.hmac: %w", id, err)

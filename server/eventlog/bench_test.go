@@ -39,13 +39,13 @@ func BenchmarkAppend(b *testing.B) {
 			for _, mode := range modes {
 				name := fmt.Sprintf("%s/producers=%d/%s", durability, producers, mode.name)
 				b.Run(name, func(b *testing.B) {
-					l, err := mode.open(context.Background(), eventlog.Options{DataDir: b.TempDir(), Durability: durability, CommitWorkers: mode.workers})
+					l, err := mode.open(context.Background(), benchOptions(b.TempDir(), durability, mode.workers))
 					if err != nil {
 						b.Fatal(err)
 					}
 					defer l.Close()
 					if mode.minBatch > 0 {
-						l.Events().SetMinBatch(mode.minBatch)
+						l.EventsCommitter().SetMinBatch(mode.minBatch)
 					}
 					b.SetBytes(int64(len(data)))
 					syscall.Sync() // start every run with no dirty pages of earlier runs to write back
@@ -59,7 +59,7 @@ func BenchmarkAppend(b *testing.B) {
 							for i := n.Add(1); i <= int64(b.N); i = n.Add(1) {
 								m := msg("hookstream.events.bench.x", strconv.FormatInt(i, 10), "")
 								m.Data = data
-								res, err := l.Events().Append(context.Background(), m)
+								res, err := l.EventsCommitter().Append(context.Background(), m)
 								if err != nil || res[0].Err != nil {
 									b.Errorf("append: %v %v", err, res)
 									return
@@ -69,7 +69,7 @@ func BenchmarkAppend(b *testing.B) {
 					}
 					wg.Wait()
 					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
-					st := l.Events().Stats()
+					st := l.EventsCommitter().Stats()
 					b.ReportMetric(float64(st.Batched+st.Published)/float64(max(st.Commits, 1)), "msgs/commit")
 				})
 			}
@@ -88,12 +88,12 @@ func BenchmarkCommitterBatchSize(b *testing.B) {
 			minBatch int
 		}{{"plain", 0}, {"batch", 1}} {
 			b.Run(fmt.Sprintf("size=%d/%s", size, mode.name), func(b *testing.B) {
-				l, err := eventlog.OpenServerSync(context.Background(), eventlog.Options{DataDir: b.TempDir()})
+				l, err := eventlog.OpenServerSync(context.Background(), eventlog.DefaultOptions(b.TempDir()))
 				if err != nil {
 					b.Fatal(err)
 				}
 				defer l.Close()
-				l.Events().SetMinBatch(mode.minBatch)
+				l.EventsCommitter().SetMinBatch(mode.minBatch)
 				var n int
 				b.ResetTimer()
 				for range b.N {
@@ -104,7 +104,7 @@ func BenchmarkCommitterBatchSize(b *testing.B) {
 						mm.Data = data
 						m = append(m, mm)
 					}
-					res, err := l.Events().Append(context.Background(), m...)
+					res, err := l.EventsCommitter().Append(context.Background(), m...)
 					if err != nil || res[0].Err != nil {
 						b.Fatalf("append: %v %v", err, res)
 					}
@@ -113,4 +113,13 @@ func BenchmarkCommitterBatchSize(b *testing.B) {
 			})
 		}
 	}
+}
+
+func benchOptions(dir string, d eventlog.Durability, workers int) eventlog.Options {
+	o := eventlog.DefaultOptions(dir)
+	o.Durability = d
+	if workers > 0 {
+		o.CommitWorkers = workers
+	}
+	return o
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookstream/hookstream/server/config"
 )
 
 // Stream names and subject spaces.
@@ -50,7 +52,8 @@ const (
 // cluster without quorum). The caller should answer "retry later".
 var ErrUnavailable = errors.New("event log unavailable")
 
-// Options configures Open.
+// Options configures Open. Every field without a stated zero meaning must be set (package config
+// holds the defaults); Open returns an error wrapping ErrInvalidOptions otherwise.
 type Options struct {
 	// DataDir is where the embedded server stores its files (DataDir/jetstream). Unused with URL.
 	DataDir string
@@ -59,8 +62,8 @@ type Options struct {
 	// ClientAddr, when set, makes the embedded server listen for NATS clients on host:port (for
 	// the nats CLI or a second process). Empty: no listener, only the in-process connection.
 	ClientAddr string
-	// Durability of the embedded server. With URL it is the cluster's own setting (sync_always on
-	// its servers, replicas): hookstream cannot change it.
+	// Durability of the embedded server: DurabilityAlways or DurabilityOS. With URL it is the
+	// cluster's own setting (sync_always on its servers, replicas): hookstream cannot change it.
 	Durability Durability
 	// Replicas of the streams, 1 for the embedded server, 3 for a production cluster.
 	Replicas int
@@ -68,17 +71,21 @@ type Options struct {
 	MaxAge time.Duration
 	// MaxBytes caps the events stream's size; the oldest events go first. 0 or less: no cap.
 	MaxBytes int64
-	// DuplicateWindow is how long a dedup key is remembered. Default 24 h.
+	// DuplicateWindow is how long a dedup key is remembered.
 	DuplicateWindow time.Duration
-	// QuarantineMaxAge drops quarantine entries older than this. Default 30 days.
+	// QuarantineMaxAge drops quarantine entries older than this.
 	QuarantineMaxAge time.Duration
-	// CommitWorkers is how many commits of the events stream may run at once. Default 2: one
-	// commit's publishes can overlap the other's fsync. Measured with 64 producers on the
-	// embedded server, the log is CPU-bound either way (22.8–25.3k appends/s with 2, 22.5–28.7k
-	// with 1); with atomic batches to a server fsyncing each message, the way to an external
-	// server, 2 gave 6.1–7.1k and 1 gave 4.2–4.9k.
+	// CommitWorkers is how many commits of the events stream may run at once. Measured with 64
+	// producers on the embedded server, the log is CPU-bound either way (22.8–25.3k appends/s
+	// with 2, 22.5–28.7k with 1); with atomic batches to a server fsyncing each message, the way
+	// to an external server, 2 gave 6.1–7.1k and 1 gave 4.2–4.9k.
 	CommitWorkers int
-	// Logger receives the embedded server's warnings and errors.
+	// BodyLimit is the largest webhook body hookstream accepts, at most MaxBodyLimit. The log's
+	// size budget is derived from it (see EventBudget): the embedded server's max_payload and the
+	// streams' largest message are set from it, and an external server whose max_payload is too
+	// small for it is refused at Open.
+	BodyLimit int64
+	// Logger receives the embedded server's warnings and errors. Nil: discard.
 	Logger *slog.Logger
 
 	// serverSync makes the embedded server fsync every message and the committers use atomic
@@ -86,11 +93,36 @@ type Options struct {
 	serverSync bool
 }
 
+// ErrInvalidOptions is wrapped by Open's errors for Options that cannot be used, and for an
+// external server that cannot store the largest event of the body limit.
+var ErrInvalidOptions = errors.New("invalid event log options")
+
+func (o Options) check() error {
+	switch {
+	case o.Durability != DurabilityAlways && o.Durability != DurabilityOS:
+		return fmt.Errorf("%w: durability %q: want %q or %q", ErrInvalidOptions, o.Durability, DurabilityAlways, DurabilityOS)
+	case o.Replicas < 1:
+		return fmt.Errorf("%w: replicas %d: want at least 1", ErrInvalidOptions, o.Replicas)
+	case o.DuplicateWindow <= 0:
+		return fmt.Errorf("%w: duplicate window must be positive", ErrInvalidOptions)
+	case o.QuarantineMaxAge <= 0:
+		return fmt.Errorf("%w: quarantine max age must be positive", ErrInvalidOptions)
+	case o.CommitWorkers < 1:
+		return fmt.Errorf("%w: commit workers %d: want at least 1", ErrInvalidOptions, o.CommitWorkers)
+	case o.BodyLimit < 1 || o.BodyLimit > MaxBodyLimit:
+		return fmt.Errorf("%w: body limit %d: want 1 to %d bytes", ErrInvalidOptions, o.BodyLimit, MaxBodyLimit)
+	case o.URL == "" && o.DataDir == "":
+		return fmt.Errorf("%w: data dir is empty", ErrInvalidOptions)
+	}
+	return nil
+}
+
 // Log is an open event log. It is safe for concurrent use. Close it when done.
 type Log struct {
 	ns         *server.Server // nil with an external server
 	nc         *nats.Conn
 	js         jetstream.JetStream
+	bodyLimit  int64
 	events     *Committer
 	quarantine *Committer
 	syncers    []*blockSyncer     // events then quarantine, with the embedded server and "always"
@@ -99,46 +131,70 @@ type Log struct {
 }
 
 // Open connects to (or starts) the NATS server, creates or updates the streams, and starts their
-// committers. Errors wrap ErrUnavailable when the server cannot be reached.
+// committers. Errors wrap ErrInvalidOptions, or ErrUnavailable when the server cannot be reached.
 func Open(ctx context.Context, o Options) (*Log, error) {
-	if o.DuplicateWindow <= 0 {
-		o.DuplicateWindow = 24 * time.Hour
-	}
-	if o.QuarantineMaxAge <= 0 {
-		o.QuarantineMaxAge = 30 * 24 * time.Hour
-	}
-	if o.Replicas <= 0 {
-		o.Replicas = 1
-	}
-	if o.Durability == "" {
-		o.Durability = DurabilityAlways
-	}
-	if o.Durability != DurabilityAlways && o.Durability != DurabilityOS {
-		return nil, fmt.Errorf("durability %q: want %q or %q", o.Durability, DurabilityAlways, DurabilityOS)
+	if err := o.check(); err != nil {
+		return nil, err
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	l := &Log{bodyLimit: o.BodyLimit}
+	if err := l.connect(o); err != nil {
+		l.Close()
+		return nil, err
+	}
+	if err := l.createStreams(ctx, o); err != nil {
+		l.Close()
+		return nil, err
+	}
+	l.events = newCommitter(l.js, o.CommitWorkers)
+	l.quarantine = newCommitter(l.js, 1)
+	if o.URL != "" || o.serverSync {
+		return l, nil
+	}
+	// On the embedded server an atomic batch costs more than it saves: the server stages each
+	// batch in a file store of its own, created and deleted per batch (measured: a batch of 64
+	// took 7.8 ms, 64 pipelined publishes 1 ms). Commits are pipelined plain publishes; with
+	// durability "always" each commit ends with one fsync of the stream's files.
+	l.events.SetMinBatch(0)
+	l.quarantine.SetMinBatch(0)
+	if o.Durability == DurabilityAlways {
+		if err := l.startSync(o.Logger); err != nil {
+			l.Close()
+			return nil, err
+		}
+	}
+	return l, nil
+}
 
-	l := &Log{}
+// connect starts the embedded server or connects to the external one, and checks that the
+// server's max_payload fits the largest quarantine entry.
+func (l *Log) connect(o Options) error {
 	var err error
 	if o.URL == "" {
 		if l.ns, err = startEmbedded(o); err != nil {
-			return nil, err
+			return err
 		}
 		l.nc, err = nats.Connect("", nats.InProcessServer(l.ns), nats.Name("hookstream"), nats.MaxReconnects(-1))
 	} else {
 		l.nc, err = nats.Connect(o.URL, nats.Name("hookstream"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(false))
 	}
 	if err != nil {
-		l.Close()
-		return nil, fmt.Errorf("%w: connect: %w", ErrUnavailable, err)
+		return fmt.Errorf("%w: connect: %w", ErrUnavailable, err)
+	}
+	if need := entryBudget(o.BodyLimit); l.nc.MaxPayload() < need {
+		return fmt.Errorf("%w: the NATS server's max_payload is %d bytes; a body limit of %d bytes needs at least %d (set max_payload on the NATS servers, or lower http.body_limit to %d)",
+			ErrInvalidOptions, l.nc.MaxPayload(), o.BodyLimit, need, (l.nc.MaxPayload()-2*envelopeAllowance)/(1+typedExpansion))
 	}
 	if l.js, err = jetstream.New(l.nc); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("jetstream: %w", err)
+		return fmt.Errorf("jetstream: %w", err)
 	}
+	return nil
+}
 
+// createStreams creates or updates the events and quarantine streams.
+func (l *Log) createStreams(ctx context.Context, o Options) error {
 	events := jetstream.StreamConfig{
 		Name:               EventsStream,
 		Description:        "hookstream: accepted webhook events",
@@ -149,6 +205,7 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 		MaxAge:             o.MaxAge,
 		MaxBytes:           orUnlimited(o.MaxBytes),
 		MaxMsgs:            -1,
+		MaxMsgSize:         int32(entryBudget(o.BodyLimit)),
 		Duplicates:         o.DuplicateWindow,
 		Replicas:           o.Replicas,
 		AllowDirect:        true,
@@ -162,41 +219,32 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 	quarantine.MaxBytes = -1
 	for _, cfg := range []jetstream.StreamConfig{events, quarantine} {
 		if _, err := l.js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			l.Close()
-			return nil, fmt.Errorf("%w: create stream %s: %w", ErrUnavailable, cfg.Name, err)
+			return fmt.Errorf("%w: create stream %s: %w", ErrUnavailable, cfg.Name, err)
 		}
 	}
-	l.events = newCommitter(l.js, o.commitWorkers())
-	l.quarantine = newCommitter(l.js, 1)
-	if o.URL != "" || o.serverSync {
-		return l, nil
+	return nil
+}
+
+// startSync makes the committers fsync the streams' files after each commit and starts the
+// loop that fsyncs consumer state (durability "always" on the embedded server).
+func (l *Log) startSync(logger *slog.Logger) error {
+	storeDir := l.ns.StoreDir()
+	if _, err := syncTree(storeDir); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	// On the embedded server an atomic batch costs more than it saves: the server stages each
-	// batch in a file store of its own, created and deleted per batch (measured: a batch of 64
-	// took 7.8 ms, 64 pipelined publishes 1 ms). Commits are pipelined plain publishes; with
-	// durability "always" each commit ends with one fsync of the stream's files.
-	l.events.SetMinBatch(0)
-	l.quarantine.SetMinBatch(0)
-	if o.Durability == DurabilityAlways {
-		storeDir := l.ns.StoreDir()
-		if _, err := syncTree(storeDir); err != nil {
-			l.Close()
-			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-		}
-		account := l.ns.GlobalAccount().Name
-		l.syncers = []*blockSyncer{newBlockSyncer(storeDir, account, EventsStream), newBlockSyncer(storeDir, account, QuarantineStream)}
-		l.events.sync = l.syncers[0].Sync
-		l.quarantine.sync = l.syncers[1].Sync
-		var syncCtx context.Context
-		syncCtx, l.stopSync = context.WithCancel(context.Background())
-		l.syncDone = make(chan struct{})
-		dirs := []string{streamDir(storeDir, account, EventsStream), streamDir(storeDir, account, QuarantineStream)}
-		go func() {
-			defer close(l.syncDone)
-			syncConsumers(syncCtx, dirs, consumerSyncInterval, o.Logger)
-		}()
-	}
-	return l, nil
+	account := l.ns.GlobalAccount().Name
+	l.syncers = []*blockSyncer{newBlockSyncer(storeDir, account, EventsStream), newBlockSyncer(storeDir, account, QuarantineStream)}
+	l.events.sync = l.syncers[0].Sync
+	l.quarantine.sync = l.syncers[1].Sync
+	var syncCtx context.Context
+	syncCtx, l.stopSync = context.WithCancel(context.Background())
+	l.syncDone = make(chan struct{})
+	dirs := []string{streamDir(storeDir, account, EventsStream), streamDir(storeDir, account, QuarantineStream)}
+	go func() {
+		defer close(l.syncDone)
+		syncConsumers(syncCtx, dirs, consumerSyncInterval, logger)
+	}()
+	return nil
 }
 
 func orUnlimited(n int64) int64 {
@@ -217,6 +265,8 @@ func startEmbedded(o Options) (*server.Server, error) {
 		SyncAlways: o.serverSync,
 		NoSigs:     true,
 		DontListen: o.ClientAddr == "",
+		// Room for the largest quarantine entry the body limit allows (see EventBudget).
+		MaxPayload: int32(entryBudget(o.BodyLimit)),
 	}
 	if o.ClientAddr != "" {
 		host, port, err := net.SplitHostPort(o.ClientAddr)
@@ -246,12 +296,6 @@ func startEmbedded(o Options) (*server.Server, error) {
 
 // JetStream is the log's JetStream context, for consumers and reads.
 func (l *Log) JetStream() jetstream.JetStream { return l.js }
-
-// Events is the committer of the events stream.
-func (l *Log) Events() *Committer { return l.events }
-
-// Quarantine is the committer of the quarantine stream.
-func (l *Log) Quarantine() *Committer { return l.quarantine }
 
 // ClientURL is the URL NATS clients reach the embedded server at, or "" without a listener.
 func (l *Log) ClientURL() string {
@@ -301,9 +345,20 @@ func (n *natsLogger) Fatalf(format string, v ...any) {
 	n.log.Error("nats-server fatal: " + fmt.Sprintf(format, v...))
 }
 
-func (o Options) commitWorkers() int {
-	if o.CommitWorkers <= 0 {
-		return 2
+// OptionsFrom returns the Options of a configuration: the one place its keys meet the log's
+// options (package config holds the defaults). Logger is left unset.
+func OptionsFrom(c config.Config) Options {
+	return Options{
+		DataDir:          c.DataDir,
+		URL:              c.EventLog.NATSURL,
+		ClientAddr:       c.EventLog.NATSListen,
+		Durability:       Durability(c.EventLog.Durability),
+		Replicas:         c.EventLog.Replicas,
+		MaxAge:           c.EventLog.MaxAge,
+		MaxBytes:         c.EventLog.MaxBytes,
+		DuplicateWindow:  c.EventLog.DuplicateWindow,
+		QuarantineMaxAge: c.EventLog.QuarantineMaxAge,
+		CommitWorkers:    c.EventLog.CommitWorkers,
+		BodyLimit:        c.HTTP.BodyLimit,
 	}
-	return o.CommitWorkers
 }

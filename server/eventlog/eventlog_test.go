@@ -11,13 +11,16 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/eventlog"
 )
 
-func open(t *testing.T, o eventlog.Options) *eventlog.Log {
+// open opens a log with the default options changed by set.
+func open(t *testing.T, set func(*eventlog.Options)) *eventlog.Log {
 	t.Helper()
-	if o.DataDir == "" && o.URL == "" {
-		o.DataDir = t.TempDir()
+	o := eventlog.DefaultOptions(t.TempDir())
+	if set != nil {
+		set(&o)
 	}
 	l, err := eventlog.Open(context.Background(), o)
 	if err != nil {
@@ -43,10 +46,22 @@ func externalServer(t *testing.T) string {
 	return natsServer(t).ClientURL()
 }
 
-// natsServer starts a nats-server with JetStream on loopback, shut down when t ends.
+// external points the options at a separate nats-server started for t.
+func external(t *testing.T) func(*eventlog.Options) {
+	url := externalServer(t)
+	return func(o *eventlog.Options) { o.URL = url }
+}
+
+// natsServer starts a nats-server with JetStream on loopback, with a max_payload that fits the
+// default body limit, shut down when t ends.
 func natsServer(t *testing.T) *server.Server {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
+	return natsServerWith(t, 8<<20)
+}
+
+func natsServerWith(t *testing.T, maxPayload int32) *server.Server {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, MaxPayload: maxPayload})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,22 +80,30 @@ func TestConcurrentAppendsWithDuplicates(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		name     string
-		opts     func(t *testing.T) eventlog.Options
+		opts     func(t *testing.T) func(*eventlog.Options)
 		minBatch int
 	}{
-		{name: "embedded_always", opts: func(t *testing.T) eventlog.Options { return eventlog.Options{} }},
-		{name: "embedded_os", opts: func(t *testing.T) eventlog.Options { return eventlog.Options{Durability: eventlog.DurabilityOS} }},
-		{name: "external", opts: func(t *testing.T) eventlog.Options { return eventlog.Options{URL: externalServer(t)} }, minBatch: eventlog.DefaultMinBatch},
-		{name: "external_batch_of_2", opts: func(t *testing.T) eventlog.Options { return eventlog.Options{URL: externalServer(t)} }, minBatch: 2},
-		{name: "external_plain", opts: func(t *testing.T) eventlog.Options { return eventlog.Options{URL: externalServer(t)} }, minBatch: 0},
+		{name: "embedded_always", opts: func(t *testing.T) func(*eventlog.Options) { return nil }},
+		{name: "embedded_os", opts: func(t *testing.T) func(*eventlog.Options) {
+			return func(o *eventlog.Options) { o.Durability = eventlog.DurabilityOS }
+		}},
+		{name: "external", opts: external, minBatch: eventlog.DefaultMinBatch},
+		{name: "external_batch_of_2", opts: external, minBatch: 2},
+		{name: "external_plain", opts: external, minBatch: 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			o := tt.opts(t)
-			l := open(t, o)
+			var o eventlog.Options
+			set := tt.opts(t)
+			l := open(t, func(opts *eventlog.Options) {
+				if set != nil {
+					set(opts)
+				}
+				o = *opts
+			})
 			if o.URL != "" {
 				// The embedded server's commits are always plain publishes.
-				l.Events().SetMinBatch(tt.minBatch)
+				l.EventsCommitter().SetMinBatch(tt.minBatch)
 			}
 			const producers, perProducer = 64, 40
 			type sent struct {
@@ -99,7 +122,7 @@ func TestConcurrentAppendsWithDuplicates(t *testing.T) {
 						if i%4 == 3 { // repeat a key another producer also sends
 							key = fmt.Sprintf("p%d-%d", (p+1)%producers, i-1)
 						}
-						res, err := l.Events().Append(context.Background(), msg("hookstream.events.test.x", key, key))
+						res, err := l.EventsCommitter().Append(context.Background(), msg("hookstream.events.test.x", key, key))
 						if err != nil {
 							t.Errorf("append %s: %v", key, err)
 							return
@@ -158,12 +181,12 @@ func TestConcurrentAppendsWithDuplicates(t *testing.T) {
 
 func TestAppendAfterClose(t *testing.T) {
 	t.Parallel()
-	l, err := eventlog.Open(context.Background(), eventlog.Options{DataDir: t.TempDir()})
+	l, err := eventlog.Open(context.Background(), eventlog.DefaultOptions(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.Close()
-	if _, err := l.Events().Append(context.Background(), msg("hookstream.events.test.x", "a", "a")); !errors.Is(err, eventlog.ErrClosed) {
+	if _, err := l.EventsCommitter().Append(context.Background(), msg("hookstream.events.test.x", "a", "a")); !errors.Is(err, eventlog.ErrClosed) {
 		t.Errorf("append after close: got %v, want ErrClosed", err)
 	}
 }
@@ -173,17 +196,63 @@ func TestAppendAfterClose(t *testing.T) {
 func TestUnavailable(t *testing.T) {
 	t.Parallel()
 	ns := natsServer(t)
-	l := open(t, eventlog.Options{URL: ns.ClientURL()})
-	if _, err := l.Events().Append(context.Background(), msg("hookstream.events.test.x", "a", "a")); err != nil {
+	l := open(t, func(o *eventlog.Options) { o.URL = ns.ClientURL() })
+	if _, err := l.EventsCommitter().Append(context.Background(), msg("hookstream.events.test.x", "a", "a")); err != nil {
 		t.Fatal(err)
 	}
 	ns.Shutdown()
 	ns.WaitForShutdown()
-	res, err := l.Events().Append(context.Background(), msg("hookstream.events.test.x", "b", "b"))
+	res, err := l.EventsCommitter().Append(context.Background(), msg("hookstream.events.test.x", "b", "b"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !errors.Is(res[0].Err, eventlog.ErrUnavailable) {
 		t.Errorf("append with the server down: got %+v, want ErrUnavailable", res[0])
+	}
+}
+
+// TestExternalMaxPayload refuses, at Open, an external server whose max_payload cannot hold the
+// largest event of the body limit: every body the front door accepts must be storable.
+func TestExternalMaxPayload(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name       string
+		maxPayload int32
+		bodyLimit  int64
+		want       error
+	}{
+		{name: "nats_default_with_default_limit", maxPayload: 1 << 20, bodyLimit: 1 << 20, want: eventlog.ErrInvalidOptions},
+		{name: "nats_default_with_small_limit", maxPayload: 1 << 20, bodyLimit: 100 << 10, want: nil},
+		{name: "eight_mib_with_default_limit", maxPayload: 8 << 20, bodyLimit: 1 << 20, want: nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			o := eventlog.DefaultOptions("")
+			o.URL = natsServerWith(t, tt.maxPayload).ClientURL()
+			o.BodyLimit = tt.bodyLimit
+			l, err := eventlog.Open(context.Background(), o)
+			if err == nil {
+				l.Close()
+			}
+			if !errors.Is(err, tt.want) {
+				t.Errorf("Open with max_payload %d, body limit %d: got %v, want %v", tt.maxPayload, tt.bodyLimit, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSubject(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ typ, want string }{
+		{"job.state.completed", "hookstream.events.moveapi.job.state.completed"},
+		{"SHIPMENT_DELIVERED", "hookstream.events.moveapi.SHIPMENT_DELIVERED"},
+		{"", "hookstream.events.moveapi._"},
+		{"a..b.", "hookstream.events.moveapi.a._.b._"},
+		{"x y*>\t", "hookstream.events.moveapi.x_y___"},
+		{"ünï.çødé", "hookstream.events.moveapi.ünï.çødé"},
+	} {
+		if got := eventlog.Subject(hookstreamv1.Provider_PROVIDER_MOVEAPI, tt.typ); got != tt.want {
+			t.Errorf("Subject(%q) = %q, want %q", tt.typ, got, tt.want)
+		}
 	}
 }

@@ -22,11 +22,11 @@ const MaxAppendDelay = 30 * time.Second
 // ErrNotFound is returned by Find for an id that is not stored (or no longer retained).
 var ErrNotFound = errors.New("not found")
 
-// Find returns the message of stream whose IDHeader is id. Ids are UUIDv7, which carry the time
+// find returns the message of stream whose IDHeader is id. Ids are UUIDv7, which carry the time
 // they were made, and messages are stored within MaxAppendDelay of that: Find reads from a second
 // before that time and stops after it, so it costs the messages stored in that window, not the
 // whole stream. Errors: ErrNotFound, or one wrapping ErrUnavailable.
-func (l *Log) Find(ctx context.Context, stream, id string) (*jetstream.RawStreamMsg, error) {
+func (l *Log) find(ctx context.Context, stream, id string) (*jetstream.RawStreamMsg, error) {
 	u, err := uuid.Parse(id)
 	if err != nil || u.Version() != 7 {
 		return nil, ErrNotFound

@@ -17,7 +17,7 @@ import (
 
 func openAlways(t *testing.T) *Log {
 	t.Helper()
-	l, err := Open(context.Background(), Options{DataDir: t.TempDir()})
+	l, err := Open(context.Background(), DefaultOptions(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}

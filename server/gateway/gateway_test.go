@@ -22,13 +22,14 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/proto"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/hookstream/hookstream/server/config"
 	"github.com/hookstream/hookstream/server/eventlog"
 	"github.com/hookstream/hookstream/server/gateway"
 	"github.com/hookstream/hookstream/server/ingest"
 	"github.com/hookstream/hookstream/server/internal/grpctest"
+	"github.com/hookstream/hookstream/server/internal/testenv"
 	"github.com/hookstream/hookstream/server/stream"
 	"github.com/hookstream/hookstream/server/verify"
 )
@@ -61,16 +62,23 @@ func start(t testing.TB, now func() time.Time) *frontDoor {
 // startWith is start with at most maxInFlight webhook requests at once (0: the default).
 func startWith(t testing.TB, now func() time.Time, maxInFlight int) *frontDoor {
 	t.Helper()
-	l, err := eventlog.Open(context.Background(), eventlog.Options{DataDir: t.TempDir()})
+	return startOpts(t, now, maxInFlight, nil)
+}
+
+// startOpts is startWith on an event log with the default options changed by set.
+func startOpts(t testing.TB, now func() time.Time, maxInFlight int, set func(*eventlog.Options)) *frontDoor {
+	t.Helper()
+	d := config.Default()
+	var opts []func(*eventlog.Options)
+	if set != nil {
+		opts = append(opts, set)
+	}
+	l := testenv.OpenLog(t, opts...)
+	in, err := ingest.New(ingest.Options{Log: l, BodyLimit: d.HTTP.BodyLimit, Listeners: map[string]ingest.Listener{listenerID: {DefaultType: "notification"}, hmacListenerID: {DefaultType: "signed"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
-	in, err := ingest.New(ingest.Options{Log: l, Listeners: map[string]ingest.Listener{listenerID: {DefaultType: "notification"}, hmacListenerID: {DefaultType: "signed"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev, err := stream.New(stream.Options{Log: l})
+	ev, err := stream.New(stream.Options{Log: l, MaxResponseBytes: d.GRPC.MaxResponseBytes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,10 +93,12 @@ func startWith(t testing.TB, now func() time.Time, maxInFlight int) *frontDoor {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if maxInFlight == 0 {
+		maxInFlight = d.HTTP.MaxInFlight
+	}
 	h, err := gateway.New(context.Background(), gateway.Options{
 		Webhooks: in,
 		Events:   conn,
-		Log:      l,
 		MoveAPI:  svix,
 		Movement: verify.Token([]string{movementSecret}),
 		MVMNT:    verify.APIKey("X-Api-Key", []string{mvmntToken, mvmntOldToken}),
@@ -96,6 +106,7 @@ func startWith(t testing.TB, now func() time.Time, maxInFlight int) *frontDoor {
 			listenerID:     {Verifier: verify.Bearer([]string{listenerToken}), DedupHeader: "X-Event-Id"},
 			hmacListenerID: {Verifier: verify.All(verify.Bearer([]string{listenerToken}), sig)},
 		},
+		BodyLimit:   d.HTTP.BodyLimit,
 		MaxInFlight: maxInFlight,
 	})
 	if err != nil {
@@ -200,7 +211,13 @@ func TestProviderPayloadsEndToEnd(t *testing.T) {
 				wantEvents++
 			}
 		}
-		sentRaw[string(body)] = true
+		if provider == "mvmnt" {
+			for _, item := range testenv.Items(t, body) {
+				sentRaw[string(item)] = true // each event keeps its own item, not the delivery
+			}
+		} else {
+			sentRaw[string(body)] = true
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -232,15 +249,7 @@ func TestProviderPayloadsEndToEnd(t *testing.T) {
 // storedCount is the number of events in the log.
 func storedCount(t *testing.T, l *eventlog.Log) uint64 {
 	t.Helper()
-	s, err := l.JetStream().Stream(context.Background(), eventlog.EventsStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
+	return testenv.Usage(t, l).Events
 }
 
 // TestSvix checks the Svix scheme end to end with FACTS.md's test vector (at its own time) and
@@ -342,14 +351,14 @@ func TestHostileInputs(t *testing.T) {
 		{"two_documents", mvmnt(string(valid) + string(valid)), 400},
 		{"truncated", mvmnt(string(valid[:len(valid)-3])), 400},
 		{"wrong_type_events", mvmnt(`{"sentAt":"2025-01-15T14:30:00Z","events":"nope"}`), 400},
-		{"wrong_type_timestamp", mvmnt(strings.Replace(string(valid), `"timestamp":"2025-01-15T14:30:00Z"`, `"timestamp":12`, 1)), 400},
+		{"wrong_type_timestamp", mvmnt(strings.Replace(string(valid), `"timestamp":"2025-01-15T14:30:00Z"`, `"timestamp":12`, 1)), 200}, // the item is quarantined on its own
 		{"events_empty", mvmnt(`{"sentAt":"2025-01-15T14:30:00Z","events":[]}`), 400},
 		{"missing_sent_at", mvmnt(strings.Replace(string(valid), `"sentAt":"2025-01-15T14:30:00Z",`, ``, 1)), 400},
-		{"data_id_not_uuid", mvmnt(strings.Replace(string(valid), "660e8400-e29b-41d4-a716-446655440000", "nope", 1)), 400},
-		{"huge_number", mvmnt(strings.Replace(string(valid), `"key":"ERP-SHIP-789"`, `"key":"ERP-SHIP-789","n":1e999999`, 1)), 400},
+		{"data_id_not_uuid", mvmnt(strings.Replace(string(valid), "660e8400-e29b-41d4-a716-446655440000", "nope", 1)), 200},         // the item is quarantined on its own
+		{"huge_number", mvmnt(strings.Replace(string(valid), `"key":"ERP-SHIP-789"`, `"key":"ERP-SHIP-789","n":1e999999`, 1)), 200}, // the item is quarantined on its own
 		{"huge_number_unknown_field", mvmnt(strings.Replace(strings.Replace(string(valid), "660e8400", "660e8405", 1), `"diff":null`, `"diff":null,"n":1e999999`, 1)), 200},
 		{"deep_nesting", mvmnt(strings.Replace(string(valid), `"diff":null`, `"diff":null,"x":`+deep, 1)), 400},
-		{"invalid_utf8", mvmnt(strings.Replace(string(valid), "SHP-12345", "SHP-\xff\xfe", 1)), 400},
+		{"invalid_utf8", mvmnt(strings.Replace(string(valid), "SHP-12345", "SHP-\xff\xfe", 1)), 200}, // the item is quarantined on its own
 		{"duplicate_keys", mvmnt(strings.Replace(string(valid), `"sentAt":"2025-01-15T14:30:00Z"`, `"sentAt":"2025-01-15T14:30:00Z","sentAt":"2025-01-15T14:30:00Z"`, 1)), 400},
 		{"unknown_fields_accepted", mvmnt(strings.Replace(string(valid), `"diff":null`, `"diff":null,"newField":{"a":[1]}`, 1)), 200},
 		{"unknown_event_accepted", mvmnt(strings.Replace(string(valid), "SHIPMENT_DELIVERED", "SHIPMENT_BEAMED", 1)), 200},
@@ -485,19 +494,12 @@ func TestMalformedIsQuarantined(t *testing.T) {
 			t.Fatalf("%s: %d %s", b, resp.StatusCode, out)
 		}
 	}
-	q, err := fd.log.JetStream().Stream(context.Background(), eventlog.QuarantineStream)
-	if err != nil {
-		t.Fatal(err)
+	entries := testenv.Entries(t, fd.log)
+	if len(entries) != len(bodies) {
+		t.Fatalf("quarantine holds %d entries, want %d", len(entries), len(bodies))
 	}
 	for i, b := range bodies {
-		m, err := q.GetMsg(context.Background(), uint64(i+1))
-		if err != nil {
-			t.Fatalf("entry %d: %v", i+1, err)
-		}
-		e := &hookstreamv1.QuarantineEntry{}
-		if err := proto.Unmarshal(m.Data, e); err != nil {
-			t.Fatal(err)
-		}
+		e := entries[i]
 		if string(e.GetRaw()) != b || e.GetReason() != hookstreamv1.QuarantineEntry_REASON_MALFORMED || e.GetProvider() != hookstreamv1.Provider_PROVIDER_MVMNT {
 			t.Errorf("entry %d: %v", i+1, e)
 		}

@@ -1,55 +1,58 @@
 // Package ingest is hookstream's ingestion core, shared by both doors: the gRPC WebhookService
 // (internal producers) and the HTTP front door, whose gateway calls the same Service in-process.
-// For each webhook it validates the request (protovalidate), splits an MVMNT delivery into one
-// event per item, computes the dedup key, fills the Event envelope, appends to the event log and
-// answers only once the append is durable. Authentic payloads it must reject go to the quarantine
-// with the reason, so nothing authentic is lost.
+// For each webhook it decodes the payload (from the verified bytes of an HTTP delivery), validates
+// it, splits an MVMNT delivery into one event per item, computes the dedup key, fills the Event
+// envelope, appends to the event log and answers only once the append is durable. Authentic
+// payloads it must reject go to the quarantine with the reason, so nothing authentic is lost: a
+// request is answered 2xx only when each of its events is stored (or a duplicate of a stored
+// one) or quarantined, and 503 when the log could take neither.
 package ingest
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
-	"buf.build/go/protovalidate"
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	moveapiv1 "github.com/hookstream/hookstream/gen/hookstream/moveapi/v1"
+	movementv1 "github.com/hookstream/hookstream/gen/hookstream/movement/v1"
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/convert"
 	"github.com/hookstream/hookstream/server/eventlog"
 )
 
-// Delivery is what a transport knows about a request beyond its message: the HTTP front door
-// attaches it to the context with NewContext before calling Service; gRPC producers need not.
+// Delivery is one verified webhook request as the HTTP front door (or a redrive) hands it to the
+// core: the exact bytes whose authenticity was checked, and what the request said about them.
+// Attached to the context with NewContext, it is the whole input of an RPC: the payload is
+// decoded from Raw, once, by the core (the gateway does not decode webhook bodies), and the
+// request message the gateway passes is not read.
 type Delivery struct {
-	// Raw is the exact request body. It overrides the request's raw field.
+	// Provider is the provider of the route the request came in through; it must be the RPC's.
+	Provider hookstreamv1.Provider
+	// Raw is the exact request body.
 	Raw []byte
-	// Source is where the request came in (the HTTP route); "grpc" when empty.
+	// Source is where the request came in: the route, with a listener's canonical id.
 	Source string
 	// RequestID is the HTTP request id.
 	RequestID string
 	// Headers are request headers worth keeping with a quarantined payload (never credentials).
 	Headers map[string]string
-	// ReceivedAt is when the request arrived; now when zero.
+	// ReceivedAt is when the request arrived.
 	ReceivedAt time.Time
-	// WebhookID is the verified Svix message id of a Move API request. It overrides the
-	// request's webhook_id.
+	// WebhookID is the verified Svix message id of a Move API request.
 	WebhookID string
-	// DedupID is a listener notification's dedup id from its configured header. On the HTTP
-	// path it overrides the request's dedup_id, even when empty.
+	// ListenerID is a listener notification's listener, in canonical (lower-case) form.
+	ListenerID string
+	// DedupID is a listener notification's dedup id from its configured header; empty without.
 	DedupID string
 }
 
@@ -68,7 +71,7 @@ func FromContext(ctx context.Context) (Delivery, bool) {
 
 // Listener is a configured webhook listener.
 type Listener struct {
-	// DefaultType is the event type of a notification whose body has no "event_type".
+	// DefaultType is the event type of a notification whose body has no "event_type". Required.
 	DefaultType string
 }
 
@@ -76,10 +79,14 @@ type Listener struct {
 type Options struct {
 	// Log is the event log events and quarantine entries are appended to. Required.
 	Log *eventlog.Log
-	// Listeners are the configured webhook listeners by id; a notification for another id is
-	// NOT_FOUND.
+	// Listeners are the configured webhook listeners by canonical (lower-case) id; a
+	// notification for another id is NOT_FOUND.
 	Listeners map[string]Listener
-	// Logger receives what goes wrong. Default: discard.
+	// BodyLimit is the largest raw payload accepted, in bytes: the HTTP front door's body limit,
+	// which the event log's size budget is derived from. gRPC producers are held to it too.
+	// Required.
+	BodyLimit int64
+	// Logger receives what goes wrong. Nil: discard.
 	Logger *slog.Logger
 }
 
@@ -88,308 +95,183 @@ type Service struct {
 	hookstreamv1.UnimplementedWebhookServiceServer
 	log       *eventlog.Log
 	listeners map[string]Listener
-	validator protovalidate.Validator
+	bodyLimit int64
 	logger    *slog.Logger
 }
 
 // New returns a Service appending to o.Log.
 func New(o Options) (*Service, error) {
-	v, err := protovalidate.New()
-	if err != nil {
-		return nil, fmt.Errorf("protovalidate: %w", err)
+	if o.Log == nil {
+		return nil, errors.New("ingest: no event log")
+	}
+	if o.BodyLimit <= 0 {
+		return nil, errors.New("ingest: body limit must be positive")
+	}
+	for id, l := range o.Listeners {
+		if id != strings.ToLower(id) || l.DefaultType == "" {
+			return nil, fmt.Errorf("ingest: listener %q: ids must be lower case and have a default type", id)
+		}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{log: o.Log, listeners: o.Listeners, validator: v, logger: o.Logger}, nil
+	return &Service{log: o.Log, listeners: o.Listeners, bodyLimit: o.BodyLimit, logger: o.Logger}, nil
+}
+
+// Ingest ingests a verified delivery: the HTTP front door's path, taken by a redrive. It returns
+// the receipts of the request's events.
+func (s *Service) Ingest(ctx context.Context, d Delivery) ([]*hookstreamv1.Receipt, error) {
+	ctx = NewContext(ctx, d)
+	switch d.Provider {
+	case hookstreamv1.Provider_PROVIDER_MOVEAPI:
+		resp, err := s.ReceiveMoveApiWebhook(ctx, &hookstreamv1.ReceiveMoveApiWebhookRequest{})
+		return []*hookstreamv1.Receipt{resp.GetReceipt()}, err
+	case hookstreamv1.Provider_PROVIDER_MOVEMENT:
+		resp, err := s.ReceiveMovementWebhook(ctx, &hookstreamv1.ReceiveMovementWebhookRequest{})
+		return []*hookstreamv1.Receipt{resp.GetReceipt()}, err
+	case hookstreamv1.Provider_PROVIDER_MVMNT:
+		resp, err := s.ReceiveMvmntDelivery(ctx, &hookstreamv1.ReceiveMvmntDeliveryRequest{})
+		return resp.GetReceipts(), err
+	case hookstreamv1.Provider_PROVIDER_LISTENER:
+		resp, err := s.receiveListener(ctx, &hookstreamv1.NotifyListenerRequest{})
+		return resp, err
+	}
+	return nil, status.Errorf(codes.FailedPrecondition, "provider %v cannot be ingested", d.Provider)
 }
 
 // ReceiveMoveApiWebhook implements hookstreamv1.WebhookServiceServer.
 func (s *Service) ReceiveMoveApiWebhook(ctx context.Context, req *hookstreamv1.ReceiveMoveApiWebhookRequest) (*hookstreamv1.ReceiveMoveApiWebhookResponse, error) {
-	in := s.start(ctx, hookstreamv1.Provider_PROVIDER_MOVEAPI, req.GetRaw(), req.GetWebhook())
-	if d, ok := FromContext(ctx); ok && d.WebhookID != "" {
-		req.WebhookId = d.WebhookID
-	}
-	in.keep(HeaderWebhookID, req.GetWebhookId())
-	if err := s.validate(ctx, in, req); err != nil {
-		return nil, err
-	}
-	w := req.GetWebhook()
-	e := in.event(convert.MoveAPIType(w), req.GetWebhookId(), w.GetTimestamp())
-	e.Payload = &hookstreamv1.Event_Moveapi{Moveapi: w}
-	receipts, err := s.append(ctx, e)
+	in, err := s.begin(ctx, hookstreamv1.Provider_PROVIDER_MOVEAPI, req.GetRaw(), req.GetWebhook())
 	if err != nil {
 		return nil, err
 	}
-	return &hookstreamv1.ReceiveMoveApiWebhookResponse{Receipt: receipts[0]}, nil
+	if in.decode {
+		req = &hookstreamv1.ReceiveMoveApiWebhookRequest{Webhook: &moveapiv1.Webhook{}, WebhookId: in.d.WebhookID}
+		if err := convert.Unmarshal(in.d.Raw, req.Webhook); err != nil {
+			return nil, s.rejectOne(ctx, in, in.malformed(err.Error()))
+		}
+	}
+	in.d.WebhookID = req.GetWebhookId()
+	if err := s.accept(ctx, in, req); err != nil {
+		return nil, err
+	}
+	w := req.GetWebhook()
+	e := in.event(convert.MoveAPIType(w), moveAPIKey(req.GetWebhookId(), in.d.Raw), w.GetTimestamp(), in.d.Raw)
+	e.Payload = &hookstreamv1.Event_Moveapi{Moveapi: w}
+	r, err := s.storeOne(ctx, in, e)
+	if err != nil {
+		return nil, err
+	}
+	return &hookstreamv1.ReceiveMoveApiWebhookResponse{Receipt: r}, nil
 }
 
 // ReceiveMovementWebhook implements hookstreamv1.WebhookServiceServer.
 func (s *Service) ReceiveMovementWebhook(ctx context.Context, req *hookstreamv1.ReceiveMovementWebhookRequest) (*hookstreamv1.ReceiveMovementWebhookResponse, error) {
-	in := s.start(ctx, hookstreamv1.Provider_PROVIDER_MOVEMENT, req.GetRaw(), req.GetWebhook())
-	if err := s.validate(ctx, in, req); err != nil {
+	in, err := s.begin(ctx, hookstreamv1.Provider_PROVIDER_MOVEMENT, req.GetRaw(), req.GetWebhook())
+	if err != nil {
+		return nil, err
+	}
+	if in.decode {
+		req = &hookstreamv1.ReceiveMovementWebhookRequest{Webhook: &movementv1.Webhook{}}
+		if err := convert.Unmarshal(in.d.Raw, req.Webhook); err != nil {
+			return nil, s.rejectOne(ctx, in, in.malformed(err.Error()))
+		}
+	}
+	if err := s.accept(ctx, in, req); err != nil {
 		return nil, err
 	}
 	w := req.GetWebhook()
-	typ := convert.MovementType(w)
-	key := typ + "." + hash(in.raw)
-	if id, ok := convert.MovementObjectID(w); ok {
-		key = typ + "." + strconv.FormatInt(id, 10)
-	}
-	e := in.event(typ, key, convert.MovementOccurredAt(w))
+	e := in.event(convert.MovementType(w), movementKey(w, in.d.Raw), convert.MovementOccurredAt(w), in.d.Raw)
 	e.Payload = &hookstreamv1.Event_Movement{Movement: w}
-	receipts, err := s.append(ctx, e)
+	r, err := s.storeOne(ctx, in, e)
 	if err != nil {
 		return nil, err
 	}
-	return &hookstreamv1.ReceiveMovementWebhookResponse{Receipt: receipts[0]}, nil
-}
-
-// ReceiveMvmntDelivery implements hookstreamv1.WebhookServiceServer.
-func (s *Service) ReceiveMvmntDelivery(ctx context.Context, req *hookstreamv1.ReceiveMvmntDeliveryRequest) (*hookstreamv1.ReceiveMvmntDeliveryResponse, error) {
-	in := s.start(ctx, hookstreamv1.Provider_PROVIDER_MVMNT, req.GetRaw(), req.GetDelivery())
-	if err := s.validate(ctx, in, req); err != nil {
-		return nil, err
-	}
-	items, err := convert.MvmntEvents(req.GetDelivery())
-	if err != nil {
-		s.quarantine(ctx, in, hookstreamv1.QuarantineEntry_REASON_MALFORMED, err.Error(), nil)
-		return nil, status.Error(codes.InvalidArgument, err.Error())
-	}
-	events := make([]*hookstreamv1.Event, len(items))
-	for i, item := range items {
-		if err := s.validator.Validate(item); err != nil {
-			return nil, s.rejectInvalid(ctx, in, err)
-		}
-		ts := item.GetTimestamp().AsTime().UTC().Format(time.RFC3339Nano)
-		dataID := req.GetDelivery().GetEvents()[i].GetData().GetFields()["id"].GetStringValue()
-		events[i] = in.event(item.GetEvent(), item.GetEvent()+"/"+dataID+"/"+ts, item.GetTimestamp())
-		events[i].Payload = &hookstreamv1.Event_Mvmnt{Mvmnt: item}
-	}
-	receipts, err := s.append(ctx, events...)
-	if err != nil {
-		return nil, err
-	}
-	return &hookstreamv1.ReceiveMvmntDeliveryResponse{Receipts: receipts}, nil
+	return &hookstreamv1.ReceiveMovementWebhookResponse{Receipt: r}, nil
 }
 
 // NotifyListener implements hookstreamv1.WebhookServiceServer.
 func (s *Service) NotifyListener(ctx context.Context, req *hookstreamv1.NotifyListenerRequest) (*hookstreamv1.NotifyListenerResponse, error) {
-	l, ok := s.listeners[strings.ToLower(req.GetListenerId())]
-	if !ok {
-		return nil, status.Error(codes.NotFound, "unknown listener")
-	}
-	in := s.start(ctx, hookstreamv1.Provider_PROVIDER_LISTENER, req.GetRaw(), req.GetBody())
-	if d, ok := FromContext(ctx); ok && d.Raw != nil {
-		req.DedupId = d.DedupID
-	}
-	in.keep(HeaderListenerID, req.GetListenerId())
-	in.keep(HeaderDedupID, req.GetDedupId())
-	if err := s.validate(ctx, in, req); err != nil {
-		return nil, err
-	}
-	n := convert.ListenerNotification(req.GetListenerId(), req.GetBody(), l.DefaultType)
-	key := req.GetDedupId()
-	if key == "" {
-		key = hash(in.raw)
-	}
-	e := in.event(n.GetEventType(), req.GetListenerId()+"/"+key, nil)
-	e.Payload = &hookstreamv1.Event_Listener{Listener: n}
-	if _, err := s.append(ctx, e); err != nil {
+	if _, err := s.receiveListener(ctx, req); err != nil {
 		return nil, err
 	}
 	return &hookstreamv1.NotifyListenerResponse{Message: "Event received successfully", Status: "RECEIVED"}, nil
 }
 
-// Keys of QuarantineEntry.headers that hookstream itself sets, beside the request headers the
-// front door keeps: what a redrive needs to ingest the payload again.
-const (
-	// HeaderWebhookID is the Move API webhook id (the Svix message id).
-	HeaderWebhookID = "webhook-id"
-	// HeaderListenerID is the listener a notification was sent to.
-	HeaderListenerID = "hookstream-listener-id"
-	// HeaderDedupID is a listener notification's dedup id.
-	HeaderDedupID = "hookstream-dedup-id"
-)
-
-// keep records a value a redrive needs with a quarantined payload.
-func (in *incoming) keep(key, value string) {
-	if value == "" {
-		return
+func (s *Service) receiveListener(ctx context.Context, req *hookstreamv1.NotifyListenerRequest) ([]*hookstreamv1.Receipt, error) {
+	in, err := s.begin(ctx, hookstreamv1.Provider_PROVIDER_LISTENER, req.GetRaw(), req.GetBody())
+	if err != nil {
+		return nil, err
 	}
-	h := make(map[string]string, len(in.delivery.Headers)+1)
-	for k, v := range in.delivery.Headers {
-		h[k] = v
+	if !in.decode {
+		in.d.ListenerID, in.d.DedupID = strings.ToLower(req.GetListenerId()), req.GetDedupId()
 	}
-	h[key] = value
-	in.delivery.Headers = h
+	l, ok := s.listeners[in.d.ListenerID]
+	if !ok {
+		return nil, status.Error(codes.NotFound, "unknown listener")
+	}
+	if in.decode {
+		req = &hookstreamv1.NotifyListenerRequest{ListenerId: in.d.ListenerID, Body: &structpb.Struct{}, DedupId: in.d.DedupID}
+		if err := convert.Unmarshal(in.d.Raw, req.Body); err != nil {
+			return nil, s.rejectOne(ctx, in, in.malformed(err.Error()))
+		}
+	}
+	if err := s.accept(ctx, in, req); err != nil {
+		return nil, err
+	}
+	n := convert.ListenerNotification(in.d.ListenerID, req.GetBody(), l.DefaultType)
+	e := in.event(n.GetEventType(), listenerKey(in.d.ListenerID, in.d.DedupID, in.d.Raw), nil, in.d.Raw)
+	e.Payload = &hookstreamv1.Event_Listener{Listener: n}
+	r, err := s.storeOne(ctx, in, e)
+	if err != nil {
+		return nil, err
+	}
+	return []*hookstreamv1.Receipt{r}, nil
 }
 
 // incoming is one request on its way in.
 type incoming struct {
-	provider hookstreamv1.Provider
-	raw      []byte
-	delivery Delivery
+	d Delivery
+	// decode is true when the payload is to be decoded from d.Raw (an HTTP delivery or a
+	// redrive), false when the request message carries it (a gRPC producer).
+	decode bool
 }
 
-func (s *Service) start(ctx context.Context, p hookstreamv1.Provider, raw []byte, payload proto.Message) incoming {
-	d, _ := FromContext(ctx)
-	if d.Raw != nil {
-		raw = d.Raw
+// begin starts a request of provider p: from the Delivery in ctx, or from a gRPC producer's raw
+// bytes and payload (the payload's protojson when it sent no raw bytes).
+func (s *Service) begin(ctx context.Context, p hookstreamv1.Provider, raw []byte, payload proto.Message) (incoming, error) {
+	if d, ok := FromContext(ctx); ok {
+		if d.Provider != p {
+			s.logger.Error("delivery sent to the wrong rpc", "provider", d.Provider.String(), "rpc_provider", p.String())
+			return incoming{}, status.Error(codes.Internal, "internal error")
+		}
+		if d.ReceivedAt.IsZero() {
+			d.ReceivedAt = time.Now()
+		}
+		return incoming{d: d, decode: true}, nil
 	}
 	if len(raw) == 0 && payload != nil {
 		raw, _ = convert.MarshalOptions.Marshal(payload)
 	}
-	if d.Source == "" {
-		d.Source = "grpc"
+	if int64(len(raw)) > s.bodyLimit {
+		return incoming{}, status.Errorf(codes.InvalidArgument, "the payload is %d bytes, more than the limit of %d", len(raw), s.bodyLimit)
 	}
-	if d.ReceivedAt.IsZero() {
-		d.ReceivedAt = time.Now()
-	}
-	return incoming{provider: p, raw: raw, delivery: d}
+	return incoming{d: Delivery{Provider: p, Raw: raw, Source: "grpc", ReceivedAt: time.Now()}}, nil
 }
 
 // event fills an envelope; the caller sets the payload.
-func (in incoming) event(typ, dedupKey string, occurred *timestamppb.Timestamp) *hookstreamv1.Event {
+func (in incoming) event(typ, dedupKey string, occurred *timestamppb.Timestamp, raw []byte) *hookstreamv1.Event {
 	return &hookstreamv1.Event{
 		Id:         uuid.Must(uuid.NewV7()).String(),
-		Provider:   in.provider,
+		Provider:   in.d.Provider,
 		Type:       typ,
-		Source:     in.delivery.Source,
+		Source:     in.d.Source,
 		OccurredAt: occurred,
-		ReceivedAt: timestamppb.New(in.delivery.ReceivedAt),
+		ReceivedAt: timestamppb.New(in.d.ReceivedAt),
 		DedupKey:   dedupKey,
-		Raw:        in.raw,
-		RequestId:  in.delivery.RequestID,
+		Raw:        raw,
+		RequestId:  in.d.RequestID,
 	}
-}
-
-func hash(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16])
-}
-
-// validate checks req against its protovalidate rules; a violation is quarantined and answered
-// INVALID_ARGUMENT with the violations as details.
-func (s *Service) validate(ctx context.Context, in incoming, req proto.Message) error {
-	if err := s.validator.Validate(req); err != nil {
-		return s.rejectInvalid(ctx, in, err)
-	}
-	return nil
-}
-
-func (s *Service) rejectInvalid(ctx context.Context, in incoming, err error) error {
-	var verr *protovalidate.ValidationError
-	if !errors.As(err, &verr) {
-		s.logger.Error("validation did not run", "err", err)
-		return status.Error(codes.Internal, "validation failed to run")
-	}
-	fvs := Violations(verr)
-	s.quarantine(ctx, in, hookstreamv1.QuarantineEntry_REASON_INVALID, "schema violation", fvs)
-	return InvalidArgument(verr)
-}
-
-// Violations lists a validation error's violations as FieldViolations.
-func Violations(verr *protovalidate.ValidationError) []*hookstreamv1.FieldViolation {
-	out := make([]*hookstreamv1.FieldViolation, 0, len(verr.Violations))
-	for _, v := range verr.Violations {
-		out = append(out, &hookstreamv1.FieldViolation{
-			Field:   protovalidate.FieldPathString(v.Proto.GetField()),
-			Rule:    v.Proto.GetRuleId(),
-			Message: v.Proto.GetMessage(),
-		})
-	}
-	return out
-}
-
-// InvalidArgument is the status of a payload that breaks its schema: INVALID_ARGUMENT with a
-// google.rpc.BadRequest naming each violated field and rule, and protovalidate's Violations.
-func InvalidArgument(verr *protovalidate.ValidationError) error {
-	st := status.New(codes.InvalidArgument, "payload violates the schema")
-	br := &errdetails.BadRequest{}
-	for _, v := range Violations(verr) {
-		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{
-			Field:       v.GetField(),
-			Description: v.GetRule() + ": " + v.GetMessage(),
-			Reason:      v.GetRule(),
-		})
-	}
-	if withDetails, err := st.WithDetails(br, verr.ToProto()); err == nil {
-		st = withDetails
-	}
-	return st.Err()
-}
-
-// append stores events and answers with their receipts; UNAVAILABLE when the log cannot take
-// them.
-func (s *Service) append(ctx context.Context, events ...*hookstreamv1.Event) ([]*hookstreamv1.Receipt, error) {
-	msgs := make([]*nats.Msg, len(events))
-	for i, e := range events {
-		data, err := proto.Marshal(e)
-		if err != nil {
-			return nil, status.Error(codes.Internal, "encode event")
-		}
-		m := nats.NewMsg(Subject(e.GetProvider(), e.GetType()))
-		m.Header.Set(jetstream.MsgIDHeader, e.GetProvider().String()+":"+e.GetDedupKey())
-		m.Header.Set(eventlog.IDHeader, e.GetId())
-		m.Data = data
-		msgs[i] = m
-	}
-	results, err := s.log.Events().Append(ctx, msgs...)
-	if err != nil {
-		return nil, status.Error(codes.Unavailable, "event log unavailable, retry later")
-	}
-	receipts := make([]*hookstreamv1.Receipt, len(events))
-	for i, r := range results {
-		if r.Err != nil {
-			s.logger.Warn("append failed", "err", r.Err)
-			return nil, status.Error(codes.Unavailable, "event log unavailable, retry later")
-		}
-		receipts[i] = &hookstreamv1.Receipt{EventId: events[i].GetId(), Sequence: r.Sequence, Duplicate: r.Duplicate}
-	}
-	return receipts, nil
-}
-
-// quarantine keeps a rejected authentic payload. Failing to do so is logged: the caller's answer
-// (a 4xx) does not change, and the provider's copy is still the payload's source of truth.
-func (s *Service) quarantine(ctx context.Context, in incoming, reason hookstreamv1.QuarantineEntry_Reason, detail string, fvs []*hookstreamv1.FieldViolation) {
-	entry := &hookstreamv1.QuarantineEntry{
-		Id:            uuid.Must(uuid.NewV7()).String(),
-		Reason:        reason,
-		Detail:        detail,
-		Violations:    fvs,
-		Provider:      in.provider,
-		Source:        in.delivery.Source,
-		Raw:           in.raw,
-		Headers:       in.delivery.Headers,
-		ReceivedAt:    timestamppb.New(in.delivery.ReceivedAt),
-		QuarantinedAt: timestamppb.Now(),
-		RequestId:     in.delivery.RequestID,
-	}
-	if err := Quarantine(ctx, s.log, entry); err != nil {
-		s.logger.Error("quarantine failed", "err", err, "provider", in.provider.String())
-	}
-}
-
-// Quarantine appends entry to the quarantine stream.
-func Quarantine(ctx context.Context, log *eventlog.Log, entry *hookstreamv1.QuarantineEntry) error {
-	data, err := proto.Marshal(entry)
-	if err != nil {
-		return err
-	}
-	m := nats.NewMsg(eventlog.QuarantineSubjectPrefix + "." + providerToken(entry.GetProvider()) + "." + ReasonToken(entry.GetReason()))
-	m.Header.Set(eventlog.IDHeader, entry.GetId())
-	m.Data = data
-	res, err := log.Quarantine().Append(ctx, m)
-	if err != nil {
-		return err
-	}
-	return res[0].Err
-}
-
-// ReasonToken is a quarantine reason's subject token: "malformed", "invalid", "dead_letter".
-func ReasonToken(r hookstreamv1.QuarantineEntry_Reason) string {
-	return strings.ToLower(strings.TrimPrefix(r.String(), "REASON_"))
 }
 
 // Restore stores again an event that was stored before (a redriven dead letter), as a new event
@@ -402,46 +284,9 @@ func (s *Service) Restore(ctx context.Context, e *hookstreamv1.Event, dedupKey s
 	again.Id = uuid.Must(uuid.NewV7()).String()
 	again.DedupKey = dedupKey
 	again.Sequence = 0
-	return s.append(ctx, again)
-}
-
-// providerToken is a provider's subject token: "moveapi", "movement", "mvmnt", "listener".
-func providerToken(p hookstreamv1.Provider) string {
-	return strings.ToLower(strings.TrimPrefix(p.String(), "PROVIDER_"))
-}
-
-// Subject is the event log subject of an event: hookstream.events.<provider>.<type tokens>. The
-// type's "."-separated tokens are kept; characters NATS subjects cannot hold (whitespace, "*",
-// ">") become "_", an empty token becomes "_", and a type of more than 16 tokens or 256 bytes is
-// cut there, so every type has a subject and type patterns match token by token.
-func Subject(p hookstreamv1.Provider, typ string) string {
-	var b strings.Builder
-	b.WriteString(eventlog.EventsSubjectPrefix)
-	b.WriteByte('.')
-	b.WriteString(providerToken(p))
-	tokens := strings.Split(typ, ".")
-	if len(tokens) > 16 {
-		tokens = tokens[:16]
+	r, err := s.storeOne(ctx, incoming{d: Delivery{Provider: e.GetProvider(), Raw: e.GetRaw(), Source: e.GetSource()}}, again)
+	if err != nil {
+		return nil, err
 	}
-	n := 0
-	for _, t := range tokens {
-		b.WriteByte('.')
-		if t == "" {
-			b.WriteByte('_')
-			continue
-		}
-		for _, r := range t {
-			if n >= 256 {
-				break
-			}
-			switch {
-			case r == '*' || r == '>' || r <= ' ' || r == 0x7f || r == '\uFFFD':
-				b.WriteByte('_')
-			default:
-				b.WriteRune(r)
-			}
-			n++
-		}
-	}
-	return b.String()
+	return []*hookstreamv1.Receipt{r}, nil
 }

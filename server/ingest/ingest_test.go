@@ -6,9 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -21,26 +19,16 @@ import (
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/convert"
 	"github.com/hookstream/hookstream/server/eventlog"
-	"github.com/hookstream/hookstream/server/ingest"
-	"github.com/hookstream/hookstream/server/internal/grpctest"
+	"github.com/hookstream/hookstream/server/internal/testenv"
 )
 
-const listenerID = "0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a"
+const listenerID = testenv.ListenerID
 
 // setup runs a Service over a real gRPC server on loopback, appending to an embedded event log.
 func setup(t *testing.T) (hookstreamv1.WebhookServiceClient, *eventlog.Log) {
 	t.Helper()
-	l, err := eventlog.Open(context.Background(), eventlog.Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	svc, err := ingest.New(ingest.Options{Log: l, Listeners: map[string]ingest.Listener{listenerID: {DefaultType: "notification"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn := grpctest.Serve(t, func(srv *grpc.Server) { hookstreamv1.RegisterWebhookServiceServer(srv, svc) })
-	return hookstreamv1.NewWebhookServiceClient(conn), l
+	env := testenv.Services(t, testenv.OpenLog(t))
+	return env.Webhooks, env.Log
 }
 
 func sample(t *testing.T, path string, m proto.Message) []byte {
@@ -56,21 +44,15 @@ func sample(t *testing.T, path string, m proto.Message) []byte {
 }
 
 // stored reads the event at seq from the log.
-func stored(t *testing.T, l *eventlog.Log, seq uint64) (*hookstreamv1.Event, *jetstream.RawStreamMsg) {
+func stored(t *testing.T, l *eventlog.Log, seq uint64) *hookstreamv1.Event {
 	t.Helper()
-	s, err := l.JetStream().Stream(context.Background(), eventlog.EventsStream)
-	if err != nil {
-		t.Fatal(err)
+	for _, e := range testenv.Stored(t, l) {
+		if e.GetSequence() == seq {
+			return e
+		}
 	}
-	m, err := s.GetMsg(context.Background(), seq)
-	if err != nil {
-		t.Fatalf("get %d: %v", seq, err)
-	}
-	e := &hookstreamv1.Event{}
-	if err := proto.Unmarshal(m.Data, e); err != nil {
-		t.Fatal(err)
-	}
-	return e, m
+	t.Fatalf("no event at sequence %d", seq)
+	return nil
 }
 
 // TestReceiveEachProvider sends each provider's sample over gRPC and reads the stored envelope
@@ -96,7 +78,7 @@ func TestReceiveEachProvider(t *testing.T) {
 		send     func() ([]*hookstreamv1.Receipt, error)
 		provider hookstreamv1.Provider
 		types    []string
-		raw      []byte
+		raw      [][]byte // each event's
 		dedup    []string
 	}
 	for _, tt := range []sent{
@@ -106,7 +88,7 @@ func TestReceiveEachProvider(t *testing.T) {
 				r, err := client.ReceiveMoveApiWebhook(ctx, &hookstreamv1.ReceiveMoveApiWebhookRequest{Webhook: mv, WebhookId: "msg_1", Raw: mvRaw})
 				return []*hookstreamv1.Receipt{r.GetReceipt()}, err
 			},
-			provider: hookstreamv1.Provider_PROVIDER_MOVEAPI, types: []string{"ugc.job.state.completed"}, raw: mvRaw, dedup: []string{"msg_1"},
+			provider: hookstreamv1.Provider_PROVIDER_MOVEAPI, types: []string{"ugc.job.state.completed"}, raw: [][]byte{mvRaw}, dedup: []string{"msg_1"},
 		},
 		{
 			name: "movement",
@@ -114,7 +96,7 @@ func TestReceiveEachProvider(t *testing.T) {
 				r, err := client.ReceiveMovementWebhook(ctx, &hookstreamv1.ReceiveMovementWebhookRequest{Webhook: mm, Raw: mmRaw})
 				return []*hookstreamv1.Receipt{r.GetReceipt()}, err
 			},
-			provider: hookstreamv1.Provider_PROVIDER_MOVEMENT, types: []string{"call.finished"}, raw: mmRaw, dedup: []string{"call.finished.1050"},
+			provider: hookstreamv1.Provider_PROVIDER_MOVEMENT, types: []string{"call.finished"}, raw: [][]byte{mmRaw}, dedup: []string{"call.finished.1050"},
 		},
 		{
 			name: "mvmnt_batch",
@@ -124,7 +106,7 @@ func TestReceiveEachProvider(t *testing.T) {
 			},
 			provider: hookstreamv1.Provider_PROVIDER_MVMNT,
 			types:    []string{"CUSTOMER_DELETED", "QUOTE_WON", "SHIPMENT_TELEPORTED", "LOCATION_UPDATED"},
-			raw:      mtRaw,
+			raw:      testenv.Items(t, mtRaw),
 			dedup: []string{
 				"CUSTOMER_DELETED/2b7e1516-28ae-42a6-abf7-158809cf4f3c/2025-03-02T07:59:58Z",
 				"QUOTE_WON/3c8f2627-39bf-43b7-8c08-269910d05f4d/2025-03-02T07:59:59.5Z",
@@ -138,7 +120,7 @@ func TestReceiveEachProvider(t *testing.T) {
 				_, err := client.NotifyListener(ctx, &hookstreamv1.NotifyListenerRequest{ListenerId: listenerID, Body: body, DedupId: "d-1"})
 				return nil, err
 			},
-			provider: hookstreamv1.Provider_PROVIDER_LISTENER, types: []string{"incident.created"}, dedup: []string{listenerID + "/d-1"},
+			provider: hookstreamv1.Provider_PROVIDER_LISTENER, types: []string{"incident.created"}, dedup: []string{listenerID + "/id:d-1"},
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,15 +145,18 @@ func TestReceiveEachProvider(t *testing.T) {
 				if !again[i].GetDuplicate() || again[i].GetSequence() != r.GetSequence() {
 					t.Errorf("receipt %d of the resend: got %v, want a duplicate of sequence %d", i, again[i], r.GetSequence())
 				}
-				e, m := stored(t, l, r.GetSequence())
-				if e.GetId() != r.GetEventId() || m.Header.Get(eventlog.IDHeader) != r.GetEventId() {
-					t.Errorf("stored id %q (header %q), want %q", e.GetId(), m.Header.Get(eventlog.IDHeader), r.GetEventId())
+				if r.GetOutcome() != hookstreamv1.Receipt_OUTCOME_STORED || again[i].GetOutcome() != hookstreamv1.Receipt_OUTCOME_DUPLICATE {
+					t.Errorf("receipt %d: outcomes %v then %v, want stored then duplicate", i, r.GetOutcome(), again[i].GetOutcome())
+				}
+				e := stored(t, l, r.GetSequence())
+				if e.GetId() != r.GetEventId() {
+					t.Errorf("stored id %q, want %q", e.GetId(), r.GetEventId())
 				}
 				if e.GetProvider() != tt.provider || e.GetType() != tt.types[i] || e.GetDedupKey() != tt.dedup[i] || e.GetSource() != "grpc" {
 					t.Errorf("stored envelope %v/%q/%q/%q, want %v/%q/%q/grpc", e.GetProvider(), e.GetType(), e.GetDedupKey(), e.GetSource(), tt.provider, tt.types[i], tt.dedup[i])
 				}
-				if string(e.GetRaw()) != string(tt.raw) {
-					t.Errorf("stored raw differs from the bytes sent")
+				if string(e.GetRaw()) != string(tt.raw[i]) {
+					t.Errorf("stored raw %q, want the bytes sent %q", e.GetRaw(), tt.raw[i])
 				}
 				if e.GetPayload() == nil || e.GetReceivedAt() == nil {
 					t.Errorf("stored event lacks payload or received_at: %v", e)
@@ -194,12 +179,9 @@ func TestListener(t *testing.T) {
 	if diff := cmp.Diff(want, resp, protocmp.Transform()); diff != "" {
 		t.Errorf("response differs (-want +got):\n%s", diff)
 	}
-	e, m := stored(t, l, 1)
+	e := stored(t, l, 1)
 	if e.GetType() != "notification" || e.GetListener().GetListenerId() != listenerID {
 		t.Errorf("stored type %q listener %q, want the default type and %s", e.GetType(), e.GetListener().GetListenerId(), listenerID)
-	}
-	if got, wantSubj := m.Subject, "hookstream.events.listener.notification"; got != wantSubj {
-		t.Errorf("subject %q, want %q", got, wantSubj)
 	}
 	// The raw JSON of a gRPC producer that sent none is the protojson of the body.
 	back := &structpb.Struct{}
@@ -239,20 +221,14 @@ func TestInvalidIsQuarantined(t *testing.T) {
 	if diff := cmp.Diff([]string{"delivery.events repeated.min_items"}, fields); diff != "" {
 		t.Errorf("violations (-want +got):\n%s", diff)
 	}
-	ctx := context.Background()
-	events, _ := l.JetStream().Stream(ctx, eventlog.EventsStream)
-	if info, _ := events.Info(ctx); info.State.Msgs != 0 {
-		t.Errorf("events stream holds %d messages, want 0", info.State.Msgs)
+	if n := len(testenv.Stored(t, l)); n != 0 {
+		t.Errorf("events stream holds %d events, want 0", n)
 	}
-	q, _ := l.JetStream().Stream(ctx, eventlog.QuarantineStream)
-	m, err := q.GetMsg(ctx, 1)
-	if err != nil {
-		t.Fatalf("quarantine entry: %v", err)
+	entries := testenv.Entries(t, l)
+	if len(entries) != 1 {
+		t.Fatalf("quarantine holds %d entries, want 1", len(entries))
 	}
-	entry := &hookstreamv1.QuarantineEntry{}
-	if err := proto.Unmarshal(m.Data, entry); err != nil {
-		t.Fatal(err)
-	}
+	entry := entries[0]
 	if entry.GetReason() != hookstreamv1.QuarantineEntry_REASON_INVALID || string(entry.GetRaw()) != string(raw) || len(entry.GetViolations()) != 1 {
 		t.Errorf("quarantine entry %v, want the raw body with reason INVALID and its violation", entry)
 	}
@@ -267,21 +243,5 @@ func TestUnavailable(t *testing.T) {
 	_, err := client.ReceiveMoveApiWebhook(context.Background(), &hookstreamv1.ReceiveMoveApiWebhookRequest{Webhook: mv, WebhookId: "msg_x", Raw: raw})
 	if status.Code(err) != codes.Unavailable {
 		t.Errorf("log closed: got %v, want Unavailable", err)
-	}
-}
-
-func TestSubject(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct{ typ, want string }{
-		{"job.state.completed", "hookstream.events.moveapi.job.state.completed"},
-		{"SHIPMENT_DELIVERED", "hookstream.events.moveapi.SHIPMENT_DELIVERED"},
-		{"", "hookstream.events.moveapi._"},
-		{"a..b.", "hookstream.events.moveapi.a._.b._"},
-		{"x y*>\t", "hookstream.events.moveapi.x_y___"},
-		{"ünï.çødé", "hookstream.events.moveapi.ünï.çødé"},
-	} {
-		if got := ingest.Subject(hookstreamv1.Provider_PROVIDER_MOVEAPI, tt.typ); got != tt.want {
-			t.Errorf("Subject(%q) = %q, want %q", tt.typ, got, tt.want)
-		}
 	}
 }

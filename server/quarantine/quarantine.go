@@ -6,53 +6,42 @@ package quarantine
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
 
-	"buf.build/go/protovalidate"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	moveapiv1 "github.com/hookstream/hookstream/gen/hookstream/moveapi/v1"
-	movementv1 "github.com/hookstream/hookstream/gen/hookstream/movement/v1"
-	mvmntv1 "github.com/hookstream/hookstream/gen/hookstream/mvmnt/v1"
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
-	"github.com/hookstream/hookstream/server/convert"
 	"github.com/hookstream/hookstream/server/eventlog"
 	"github.com/hookstream/hookstream/server/ingest"
+	"github.com/hookstream/hookstream/server/validate"
 )
 
 // Service implements hookstreamv1.QuarantineServiceServer. It is safe for concurrent use.
 type Service struct {
 	hookstreamv1.UnimplementedQuarantineServiceServer
-	log       *eventlog.Log
-	ingest    *ingest.Service
-	validator protovalidate.Validator
-	logger    *slog.Logger
+	log    *eventlog.Log
+	ingest *ingest.Service
+	logger *slog.Logger
 }
 
 // New returns a Service reading log's quarantine and redriving through in.
 func New(log *eventlog.Log, in *ingest.Service, logger *slog.Logger) (*Service, error) {
-	v, err := protovalidate.New()
-	if err != nil {
-		return nil, err
-	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{log: log, ingest: in, validator: v, logger: logger}, nil
+	return &Service{log: log, ingest: in, logger: logger}, nil
 }
 
 // ListEntries implements hookstreamv1.QuarantineServiceServer.
 func (s *Service) ListEntries(ctx context.Context, req *hookstreamv1.ListEntriesRequest) (*hookstreamv1.ListEntriesResponse, error) {
-	if err := s.validator.Validate(req); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+	if err := validate.Request(req); err != nil {
+		return nil, err
 	}
 	size := int(req.GetPageSize())
 	if size == 0 {
@@ -63,7 +52,7 @@ func (s *Service) ListEntries(ctx context.Context, req *hookstreamv1.ListEntries
 		provider = strings.ToLower(strings.TrimPrefix(p.String(), "PROVIDER_"))
 	}
 	if r := req.GetReason(); r != hookstreamv1.QuarantineEntry_REASON_UNSPECIFIED {
-		reason = ingest.ReasonToken(r)
+		reason = strings.ToLower(strings.TrimPrefix(r.String(), "REASON_"))
 	}
 	cfg := jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{eventlog.QuarantineSubjectPrefix + "." + provider + "." + reason},
@@ -104,8 +93,8 @@ func (s *Service) ListEntries(ctx context.Context, req *hookstreamv1.ListEntries
 
 // GetEntry implements hookstreamv1.QuarantineServiceServer.
 func (s *Service) GetEntry(ctx context.Context, req *hookstreamv1.GetEntryRequest) (*hookstreamv1.GetEntryResponse, error) {
-	if err := s.validator.Validate(req); err != nil {
-		return nil, status.Error(codes.InvalidArgument, "id must be a UUID")
+	if err := validate.Request(req); err != nil {
+		return nil, err
 	}
 	entry, _, err := s.find(ctx, req.GetId())
 	if err != nil {
@@ -115,37 +104,47 @@ func (s *Service) GetEntry(ctx context.Context, req *hookstreamv1.GetEntryReques
 }
 
 func (s *Service) find(ctx context.Context, id string) (*hookstreamv1.QuarantineEntry, uint64, error) {
-	m, err := s.log.Find(ctx, eventlog.QuarantineStream, id)
+	entry, seq, err := s.log.FindEntry(ctx, id)
 	switch {
 	case errors.Is(err, eventlog.ErrNotFound):
 		return nil, 0, status.Error(codes.NotFound, "no such entry")
+	case errors.Is(err, eventlog.ErrCorrupt):
+		return nil, 0, status.Error(codes.DataLoss, "stored entry does not decode")
 	case err != nil:
 		return nil, 0, status.Error(codes.Unavailable, "event log unavailable")
 	}
-	entry := &hookstreamv1.QuarantineEntry{}
-	if err := proto.Unmarshal(m.Data, entry); err != nil {
-		return nil, 0, status.Error(codes.DataLoss, "stored entry does not decode")
-	}
-	return entry, m.Sequence, nil
+	return entry, seq, nil
 }
 
 // RedriveEntry implements hookstreamv1.QuarantineServiceServer. A rejected payload goes through
-// the ingestion core again, as it would from its provider; a dead letter is stored again as a new
-// event (with its own id and the dedup key "redrive:<entry id>"), so it reaches every group whose
-// filter matches, its own included. On success the entry leaves the quarantine.
+// the ingestion core again, exactly as it came from its provider (ingest.Redelivery); a dead
+// letter is stored again as a new event (with its own id and the dedup key "redrive:<entry
+// id>"), so it reaches every group whose filter matches, its own included. On success the entry
+// leaves the quarantine; when the payload is still rejected, the core's answer is returned and
+// the entry stays (a retry of the same bytes is not quarantined twice).
 func (s *Service) RedriveEntry(ctx context.Context, req *hookstreamv1.RedriveEntryRequest) (*hookstreamv1.RedriveEntryResponse, error) {
-	if err := s.validator.Validate(req); err != nil {
-		return nil, status.Error(codes.InvalidArgument, "id must be a UUID")
+	if err := validate.Request(req); err != nil {
+		return nil, err
 	}
 	entry, seq, err := s.find(ctx, req.GetId())
 	if err != nil {
 		return nil, err
 	}
-	receipts, err := s.redrive(ctx, entry)
+	var receipts []*hookstreamv1.Receipt
+	if entry.GetReason() == hookstreamv1.QuarantineEntry_REASON_DEAD_LETTER {
+		receipts, err = s.ingest.Restore(ctx, entry.GetEvent(), "redrive:"+entry.GetId())
+	} else {
+		receipts, err = s.ingest.Ingest(ctx, ingest.Redelivery(entry))
+	}
 	if err != nil {
 		return nil, err
 	}
-	if err := s.deleteMsg(ctx, seq); err != nil {
+	for _, r := range receipts {
+		if r.GetOutcome() == hookstreamv1.Receipt_OUTCOME_QUARANTINED {
+			return nil, status.Errorf(codes.InvalidArgument, "still rejected: %s", violationText(r))
+		}
+	}
+	if err := s.log.DeleteEntry(ctx, seq); err != nil {
 		// Stored again but still listed: a second redrive is answered as a duplicate.
 		s.logger.Warn("redriven entry not removed", "id", entry.GetId(), "err", err)
 	}
@@ -154,58 +153,11 @@ func (s *Service) RedriveEntry(ctx context.Context, req *hookstreamv1.RedriveEnt
 	return &hookstreamv1.RedriveEntryResponse{Entry: entry, Receipts: receipts}, nil
 }
 
-func (s *Service) redrive(ctx context.Context, entry *hookstreamv1.QuarantineEntry) ([]*hookstreamv1.Receipt, error) {
-	h := entry.GetHeaders()
-	ctx = ingest.NewContext(ctx, ingest.Delivery{
-		Raw:        entry.GetRaw(),
-		Source:     entry.GetSource(),
-		RequestID:  entry.GetRequestId(),
-		Headers:    h,
-		ReceivedAt: entry.GetReceivedAt().AsTime(),
-	})
-	malformed := func(err error) error {
-		return status.Errorf(codes.InvalidArgument, "still malformed: %v", errors.Unwrap(err))
+// violationText names a quarantined receipt's first violation, for the redrive's answer.
+func violationText(r *hookstreamv1.Receipt) string {
+	if len(r.GetViolations()) == 0 {
+		return "quarantined again"
 	}
-	if entry.GetReason() == hookstreamv1.QuarantineEntry_REASON_DEAD_LETTER {
-		return s.ingest.Restore(ctx, entry.GetEvent(), "redrive:"+entry.GetId())
-	}
-	switch entry.GetProvider() {
-	case hookstreamv1.Provider_PROVIDER_MOVEAPI:
-		req := &hookstreamv1.ReceiveMoveApiWebhookRequest{Webhook: &moveapiv1.Webhook{}, WebhookId: h[ingest.HeaderWebhookID]}
-		if err := convert.Unmarshal(entry.GetRaw(), req.Webhook); err != nil {
-			return nil, malformed(err)
-		}
-		resp, err := s.ingest.ReceiveMoveApiWebhook(ctx, req)
-		return []*hookstreamv1.Receipt{resp.GetReceipt()}, err
-	case hookstreamv1.Provider_PROVIDER_MOVEMENT:
-		req := &hookstreamv1.ReceiveMovementWebhookRequest{Webhook: &movementv1.Webhook{}}
-		if err := convert.Unmarshal(entry.GetRaw(), req.Webhook); err != nil {
-			return nil, malformed(err)
-		}
-		resp, err := s.ingest.ReceiveMovementWebhook(ctx, req)
-		return []*hookstreamv1.Receipt{resp.GetReceipt()}, err
-	case hookstreamv1.Provider_PROVIDER_MVMNT:
-		req := &hookstreamv1.ReceiveMvmntDeliveryRequest{Delivery: &mvmntv1.Delivery{}}
-		if err := convert.Unmarshal(entry.GetRaw(), req.Delivery); err != nil {
-			return nil, malformed(err)
-		}
-		resp, err := s.ingest.ReceiveMvmntDelivery(ctx, req)
-		return resp.GetReceipts(), err
-	case hookstreamv1.Provider_PROVIDER_LISTENER:
-		req := &hookstreamv1.NotifyListenerRequest{ListenerId: h[ingest.HeaderListenerID], Body: &structpb.Struct{}, DedupId: h[ingest.HeaderDedupID]}
-		if err := convert.Unmarshal(entry.GetRaw(), req.Body); err != nil {
-			return nil, malformed(err)
-		}
-		_, err := s.ingest.NotifyListener(ctx, req)
-		return nil, err
-	}
-	return nil, status.Error(codes.FailedPrecondition, fmt.Sprintf("entry of provider %v cannot be redriven", entry.GetProvider()))
-}
-
-func (s *Service) deleteMsg(ctx context.Context, seq uint64) error {
-	st, err := s.log.JetStream().Stream(ctx, eventlog.QuarantineStream)
-	if err != nil {
-		return err
-	}
-	return st.DeleteMsg(ctx, seq)
+	v := r.GetViolations()[0]
+	return v.GetField() + ": " + v.GetRule() + ": " + v.GetMessage()
 }

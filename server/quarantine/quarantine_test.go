@@ -6,7 +6,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -15,31 +14,25 @@ import (
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/convert"
 	"github.com/hookstream/hookstream/server/eventlog"
-	"github.com/hookstream/hookstream/server/ingest"
-	"github.com/hookstream/hookstream/server/internal/grpctest"
-	"github.com/hookstream/hookstream/server/quarantine"
+	"github.com/hookstream/hookstream/server/internal/testenv"
 )
 
 func setup(t *testing.T) (hookstreamv1.WebhookServiceClient, hookstreamv1.QuarantineServiceClient, hookstreamv1.EventServiceClient, *eventlog.Log) {
 	t.Helper()
-	l, err := eventlog.Open(context.Background(), eventlog.Options{DataDir: t.TempDir()})
+	env := testenv.Services(t, testenv.OpenLog(t))
+	return env.Webhooks, env.Quarantine, env.Events, env.Log
+}
+
+// put stores entry in l's quarantine.
+func put(t *testing.T, l *eventlog.Log, entry *hookstreamv1.QuarantineEntry) {
+	t.Helper()
+	res, err := l.Quarantine(context.Background(), entry)
+	if err == nil {
+		err = res[0].Err
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
-	in, err := ingest.New(ingest.Options{Log: l})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := quarantine.New(l, in, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn := grpctest.Serve(t, func(srv *grpc.Server) {
-		hookstreamv1.RegisterWebhookServiceServer(srv, in)
-		hookstreamv1.RegisterQuarantineServiceServer(srv, q)
-	})
-	return hookstreamv1.NewWebhookServiceClient(conn), hookstreamv1.NewQuarantineServiceClient(conn), hookstreamv1.NewEventServiceClient(conn), l
 }
 
 func TestListGetRedrive(t *testing.T) {
@@ -59,12 +52,10 @@ func TestListGetRedrive(t *testing.T) {
 	// A valid payload quarantined earlier (say, under an older schema) can be redriven.
 	goodID := uuid.Must(uuid.NewV7()).String()
 	good := []byte(`{"sentAt":"2025-01-15T14:30:00Z","events":[{"event":"SHIPMENT_DELIVERED","timestamp":"2025-01-15T14:30:00Z","data":{"id":"660e8400-e29b-41d4-a716-446655440000","friendlyId":"SHP-1","key":null}}]}`)
-	if err := ingest.Quarantine(ctx, l, &hookstreamv1.QuarantineEntry{
+	put(t, l, &hookstreamv1.QuarantineEntry{
 		Id: goodID, Reason: hookstreamv1.QuarantineEntry_REASON_INVALID,
 		Provider: hookstreamv1.Provider_PROVIDER_MVMNT, Source: "/webhooks/mvmnt", Raw: good, ReceivedAt: timestamppb.Now(),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	})
 
 	list, err := q.ListEntries(ctx, &hookstreamv1.ListEntriesRequest{Provider: hookstreamv1.Provider_PROVIDER_MVMNT, Reason: hookstreamv1.QuarantineEntry_REASON_INVALID})
 	if err != nil {
@@ -117,9 +108,7 @@ func TestRedriveDeadLetter(t *testing.T) {
 		Payload: &hookstreamv1.Event_Mvmnt{Mvmnt: &mvmntv1.Event{Event: "SHIPMENT_BOOKED", Timestamp: timestamppb.Now()}},
 	}
 	id := uuid.Must(uuid.NewV7()).String()
-	if err := ingest.Quarantine(ctx, l, &hookstreamv1.QuarantineEntry{Id: id, Reason: hookstreamv1.QuarantineEntry_REASON_DEAD_LETTER, Provider: ev.Provider, Event: ev, ConsumerGroup: "g", DeliveryAttempts: 5, ReceivedAt: timestamppb.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	put(t, l, &hookstreamv1.QuarantineEntry{Id: id, Reason: hookstreamv1.QuarantineEntry_REASON_DEAD_LETTER, Provider: ev.Provider, Event: ev, ConsumerGroup: "g", DeliveryAttempts: 5, ReceivedAt: timestamppb.Now()})
 	resp, err := q.RedriveEntry(ctx, &hookstreamv1.RedriveEntryRequest{Id: id})
 	if err != nil {
 		t.Fatalf("redrive: %v", err)
@@ -128,15 +117,15 @@ func TestRedriveDeadLetter(t *testing.T) {
 	if len(r) != 1 || r[0].GetDuplicate() || r[0].GetEventId() == ev.GetId() {
 		t.Fatalf("receipts %v, want one new event", r)
 	}
-	s, err := l.JetStream().Stream(ctx, eventlog.EventsStream)
+	stored := testenv.Stored(t, l)
+	if len(stored) != 1 || stored[0].GetId() != r[0].GetEventId() || stored[0].GetSequence() != r[0].GetSequence() || stored[0].GetType() != "SHIPMENT_BOOKED" {
+		t.Errorf("stored %v, want the one new event %s", stored, r[0].GetEventId())
+	}
+	subjects, err := eventlog.FilterSubjects(&hookstreamv1.EventFilter{Types: []string{"SHIPMENT_BOOKED"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := s.GetMsg(ctx, r[0].GetSequence())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.Header.Get(eventlog.IDHeader) != r[0].GetEventId() || m.Subject != "hookstream.events.mvmnt.SHIPMENT_BOOKED" {
-		t.Errorf("stored %s on %s, want %s on hookstream.events.mvmnt.SHIPMENT_BOOKED", m.Header.Get(eventlog.IDHeader), m.Subject, r[0].GetEventId())
+	if found, _, err := l.ListEvents(ctx, subjects, 1, 10, 1<<20); err != nil || len(found) != 1 {
+		t.Errorf("listed by its type: %v %v, want the event on hookstream.events.mvmnt.SHIPMENT_BOOKED", found, err)
 	}
 }

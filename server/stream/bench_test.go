@@ -6,15 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	moveapiv1 "github.com/hookstream/hookstream/gen/hookstream/moveapi/v1"
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/eventlog"
-	"github.com/hookstream/hookstream/server/ingest"
 )
 
 // fill appends n Move API events of about 600 bytes straight through the committer, 500 at a
@@ -23,19 +19,14 @@ func fill(b *testing.B, l *eventlog.Log, n int) {
 	b.Helper()
 	raw := make([]byte, 400)
 	for i := 0; i < n; i += 500 {
-		var msgs []*nats.Msg
+		var events []*hookstreamv1.Event
 		for j := i; j < min(i+500, n); j++ {
-			e := &hookstreamv1.Event{
-				Id: fmt.Sprint(j), Provider: hookstreamv1.Provider_PROVIDER_MOVEAPI, Type: "job.state.completed", Raw: raw,
+			events = append(events, &hookstreamv1.Event{
+				Id: fmt.Sprint(j), Provider: hookstreamv1.Provider_PROVIDER_MOVEAPI, Type: "job.state.completed", Raw: raw, DedupKey: fmt.Sprint(j),
 				Payload: &hookstreamv1.Event_Moveapi{Moveapi: &moveapiv1.Webhook{EventName: "job.state.completed", Timestamp: timestamppb.Now()}},
-			}
-			data, _ := proto.Marshal(e)
-			m := nats.NewMsg(ingest.Subject(e.Provider, e.Type))
-			m.Header.Set(jetstream.MsgIDHeader, e.Id)
-			m.Data = data
-			msgs = append(msgs, m)
+			})
 		}
-		res, err := l.Events().Append(context.Background(), msgs...)
+		res, err := l.AppendEvents(context.Background(), events...)
 		if err != nil || res[0].Err != nil {
 			b.Fatalf("fill: %v %v", err, res[0].Err)
 		}
@@ -73,7 +64,7 @@ func consume(b *testing.B, e *env, group string, n, maxInFlight int) time.Durati
 func BenchmarkSubscribe(b *testing.B) {
 	for _, inFlight := range []int{100, 1000} {
 		b.Run(fmt.Sprintf("max_in_flight=%d", inFlight), func(b *testing.B) {
-			e := startWith(b, eventlog.Options{DataDir: b.TempDir(), Durability: eventlog.DurabilityOS})
+			e := startWith(b, func(o *eventlog.Options) { o.Durability = eventlog.DurabilityOS })
 			fill(b, e.log, b.N)
 			b.ResetTimer()
 			d := consume(b, e, "bench", b.N, inFlight)
@@ -85,7 +76,7 @@ func BenchmarkSubscribe(b *testing.B) {
 // BenchmarkReplay measures a new group catching up from the start of a 100,000-event stream.
 func BenchmarkReplay(b *testing.B) {
 	const n = 100_000
-	e := startWith(b, eventlog.Options{DataDir: b.TempDir(), Durability: eventlog.DurabilityOS})
+	e := startWith(b, func(o *eventlog.Options) { o.Durability = eventlog.DurabilityOS })
 	fill(b, e.log, n)
 	b.ResetTimer()
 	var total time.Duration

@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -13,70 +12,8 @@ import (
 	"github.com/hookstream/hookstream/server/eventlog"
 )
 
-// errBadFilter is wrapped by errors for filters and start positions that cannot be used.
-var errBadFilter = errors.New("bad filter")
-
-var allProviders = []hookstreamv1.Provider{
-	hookstreamv1.Provider_PROVIDER_MOVEAPI,
-	hookstreamv1.Provider_PROVIDER_MOVEMENT,
-	hookstreamv1.Provider_PROVIDER_MVMNT,
-	hookstreamv1.Provider_PROVIDER_LISTENER,
-}
-
-// filterSubjects turns a filter into the JetStream subjects it selects: one per provider and
-// type pattern. An empty filter selects the whole stream.
-func filterSubjects(f *hookstreamv1.EventFilter) ([]string, error) {
-	providers := f.GetProviders()
-	if len(providers) == 0 {
-		providers = allProviders
-	}
-	patterns := f.GetTypes()
-	if len(patterns) == 0 {
-		patterns = []string{">"}
-	}
-	for _, p := range patterns {
-		if err := checkPattern(p); err != nil {
-			return nil, err
-		}
-	}
-	seen := map[string]bool{}
-	var out []string
-	for _, prov := range providers {
-		name, ok := hookstreamv1.Provider_name[int32(prov)]
-		if !ok || prov == hookstreamv1.Provider_PROVIDER_UNSPECIFIED {
-			return nil, fmt.Errorf("%w: provider %d", errBadFilter, prov)
-		}
-		token := strings.ToLower(strings.TrimPrefix(name, "PROVIDER_"))
-		for _, p := range patterns {
-			s := eventlog.EventsSubjectPrefix + "." + token + "." + p
-			if !seen[s] {
-				seen[s] = true
-				out = append(out, s)
-			}
-		}
-	}
-	return out, nil
-}
-
-// checkPattern accepts type patterns of "."-separated tokens, "*" for one token and ">" as the
-// last token for the rest.
-func checkPattern(p string) error {
-	if p == "" {
-		return fmt.Errorf("%w: empty type pattern", errBadFilter)
-	}
-	tokens := strings.Split(p, ".")
-	for i, t := range tokens {
-		switch {
-		case t == "":
-			return fmt.Errorf("%w: type pattern %q has an empty token", errBadFilter, p)
-		case t == ">" && i != len(tokens)-1:
-			return fmt.Errorf("%w: type pattern %q: \">\" must be the last token", errBadFilter, p)
-		case t != "*" && t != ">" && strings.ContainsAny(t, "*> \t\r\n"):
-			return fmt.Errorf("%w: type pattern %q: wildcards must be whole tokens", errBadFilter, p)
-		}
-	}
-	return nil
-}
+// errBadFilter is wrapped by errors for start positions and page tokens that cannot be used.
+var errBadFilter = eventlog.ErrBadFilter
 
 // startPolicy turns a start position into JetStream's deliver policy; def is the policy when
 // none is given.

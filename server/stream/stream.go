@@ -24,7 +24,7 @@ import (
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/eventlog"
-	"github.com/hookstream/hookstream/server/ingest"
+	"github.com/hookstream/hookstream/server/validate"
 )
 
 // Defaults of a subscription.
@@ -47,6 +47,9 @@ type Options struct {
 	Log *eventlog.Log
 	// Heartbeat is the idle time before a heartbeat. Default DefaultHeartbeat.
 	Heartbeat time.Duration
+	// MaxResponseBytes bounds each message of a Subscribe or Tail stream and each page of
+	// ListEvents, in encoded event bytes; an event larger than that goes out alone. Required.
+	MaxResponseBytes int
 	// Logger receives what goes wrong. Default: discard.
 	Logger *slog.Logger
 }
@@ -96,12 +99,8 @@ func (s *Service) Subscribe(srv hookstreamv1.EventService_SubscribeServer) error
 	if open == nil {
 		return status.Error(codes.InvalidArgument, "the first request must be open")
 	}
-	if err := s.validator.Validate(first); err != nil {
-		var verr *protovalidate.ValidationError
-		if errors.As(err, &verr) {
-			return ingest.InvalidArgument(verr)
-		}
-		return status.Error(codes.Internal, "validation failed to run")
+	if err := validate.Request(first); err != nil {
+		return err
 	}
 	sub, err := s.newSubscription(srv.Context(), open)
 	if err != nil {
@@ -127,7 +126,7 @@ type subscription struct {
 }
 
 func (s *Service) newSubscription(ctx context.Context, open *hookstreamv1.SubscribeRequest_Open) (*subscription, error) {
-	subjects, err := filterSubjects(open.GetFilter())
+	subjects, err := eventlog.FilterSubjects(open.GetFilter())
 	if err != nil {
 		return nil, badRequest(err)
 	}
@@ -400,7 +399,12 @@ func (sub *subscription) deliver(ctx context.Context, m jetstream.Msg) *hookstre
 	e.Sequence = meta.Sequence.Stream
 	attempt := int(meta.NumDelivered)
 	if attempt > sub.maxDeliveries {
-		sub.deadLetter(ctx, e, attempt-1)
+		if err := sub.deadLetter(ctx, e, attempt-1); err != nil {
+			// Not lost: it stays in the group and is tried again later.
+			sub.s.logger.Error("dead letter not quarantined, redelivered later", "sequence", e.GetSequence(), "err", err)
+			m.NakWithDelay(maxNackBackoff)
+			return nil
+		}
 		m.Term()
 		return nil
 	}
@@ -411,14 +415,15 @@ func (sub *subscription) deliver(ctx context.Context, m jetstream.Msg) *hookstre
 	return &hookstreamv1.ReceivedEvent{AckId: ackID, Event: e, DeliveryAttempt: uint32(attempt)}
 }
 
-func (sub *subscription) deadLetter(ctx context.Context, e *hookstreamv1.Event, attempts int) {
+// deadLetter moves e to the quarantine. The entry holds the event, whose raw JSON it does not
+// copy a second time, so that it fits the log like the event did.
+func (sub *subscription) deadLetter(ctx context.Context, e *hookstreamv1.Event, attempts int) error {
 	entry := &hookstreamv1.QuarantineEntry{
 		Id:               uuid.Must(uuid.NewV7()).String(),
 		Reason:           hookstreamv1.QuarantineEntry_REASON_DEAD_LETTER,
 		Detail:           fmt.Sprintf("not acknowledged by group %q after %d deliveries", sub.group, attempts),
 		Provider:         e.GetProvider(),
 		Source:           e.GetSource(),
-		Raw:              e.GetRaw(),
 		ReceivedAt:       e.GetReceivedAt(),
 		QuarantinedAt:    timestamppb.Now(),
 		RequestId:        e.GetRequestId(),
@@ -426,9 +431,11 @@ func (sub *subscription) deadLetter(ctx context.Context, e *hookstreamv1.Event, 
 		ConsumerGroup:    sub.group,
 		DeliveryAttempts: uint32(attempts),
 	}
-	if err := ingest.Quarantine(ctx, sub.s.log, entry); err != nil {
-		sub.s.logger.Error("dead letter not quarantined", "sequence", e.GetSequence(), "err", err)
+	res, err := sub.s.log.Quarantine(ctx, entry)
+	if err != nil {
+		return err
 	}
+	return res[0].Err
 }
 
 // receive applies the settle requests of the stream until it ends.
@@ -535,7 +542,7 @@ func (s *Service) Tail(req *hookstreamv1.TailRequest, srv hookstreamv1.EventServ
 }
 
 func (s *Service) ordered(ctx context.Context, f *hookstreamv1.EventFilter, start *hookstreamv1.StartPosition, def hookstreamv1.StartPosition_Policy) (jetstream.Consumer, error) {
-	subjects, err := filterSubjects(f)
+	subjects, err := eventlog.FilterSubjects(f)
 	if err != nil {
 		return nil, badRequest(err)
 	}
@@ -573,18 +580,15 @@ func (s *Service) GetEvent(ctx context.Context, req *hookstreamv1.GetEventReques
 	if err := s.validator.Validate(req); err != nil {
 		return nil, status.Error(codes.InvalidArgument, "id must be a UUID")
 	}
-	m, err := s.log.Find(ctx, eventlog.EventsStream, req.GetId())
+	e, err := s.log.FindEvent(ctx, req.GetId())
 	switch {
 	case errors.Is(err, eventlog.ErrNotFound):
 		return nil, status.Error(codes.NotFound, "no such event")
+	case errors.Is(err, eventlog.ErrCorrupt):
+		return nil, status.Error(codes.DataLoss, "stored event does not decode")
 	case err != nil:
 		return nil, status.Error(codes.Unavailable, "event log unavailable")
 	}
-	e := &hookstreamv1.Event{}
-	if err := proto.Unmarshal(m.Data, e); err != nil {
-		return nil, status.Error(codes.DataLoss, "stored event does not decode")
-	}
-	e.Sequence = m.Sequence
 	return &hookstreamv1.GetEventResponse{Event: e}, nil
 }
 

@@ -22,8 +22,10 @@ import (
 
 	moveapiv1 "github.com/hookstream/hookstream/gen/hookstream/moveapi/v1"
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/hookstream/hookstream/server/config"
 	"github.com/hookstream/hookstream/server/eventlog"
 	"github.com/hookstream/hookstream/server/ingest"
+	"github.com/hookstream/hookstream/server/internal/testenv"
 	"github.com/hookstream/hookstream/server/stream"
 )
 
@@ -42,21 +44,24 @@ type env struct {
 // event log in dir.
 func start(t testing.TB, dir string) *env {
 	t.Helper()
-	return startWith(t, eventlog.Options{DataDir: dir})
+	return startWith(t, func(o *eventlog.Options) { o.DataDir = dir })
 }
 
-func startWith(t testing.TB, o eventlog.Options) *env {
+// startWith is start on an event log with the default options changed by set.
+func startWith(t testing.TB, set func(*eventlog.Options)) *env {
 	t.Helper()
+	o := testenv.LogOptions(t, set)
 	dir := o.DataDir
 	l, err := eventlog.Open(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := ingest.New(ingest.Options{Log: l, Listeners: map[string]ingest.Listener{listenerID: {DefaultType: "notification"}}})
+	d := config.Default()
+	in, err := ingest.New(ingest.Options{Log: l, BodyLimit: d.HTTP.BodyLimit, Listeners: map[string]ingest.Listener{listenerID: {DefaultType: "notification"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := stream.New(stream.Options{Log: l, Heartbeat: 300 * time.Millisecond})
+	ev, err := stream.New(stream.Options{Log: l, Heartbeat: 300 * time.Millisecond, MaxResponseBytes: d.GRPC.MaxResponseBytes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -539,7 +544,7 @@ func TestTailGetList(t *testing.T) {
 // as a cluster deployment would: appends, a group, acks and a redelivery behave as embedded.
 func TestExternalServer(t *testing.T) {
 	t.Parallel()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, MaxPayload: 8 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -549,7 +554,7 @@ func TestExternalServer(t *testing.T) {
 	}
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
 
-	e := startWith(t, eventlog.Options{URL: ns.ClientURL()})
+	e := startWith(t, func(o *eventlog.Options) { o.URL = ns.ClientURL() })
 	want := e.send(t, "ext", 10)
 	s := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "ext", Start: all(), AckDeadline: durationpb.New(time.Second)})
 	got := s.next(10, 10*time.Second)

@@ -181,13 +181,17 @@ type Event struct {
 	// When hookstream received the request that carried the event.
 	ReceivedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
 	// The key duplicates are recognised by, per provider: the Svix message id (moveapi);
-	// "<topic>.<event>.<object id>" (movement); "<event>/<data.id>/<timestamp>" (mvmnt); the
-	// configured header's value or a hash of the body (listener). A second event with the same key
-	// inside the duplicate window is not stored again.
+	// "<topic>.<event>.<object id>" (movement); "<event>/<data.id>/<timestamp>" (mvmnt);
+	// "<listener id>/id:<value>" of the configured header (listener). Keys are built only from
+	// values that are present and non-empty: otherwise (a Movement object without an id, a
+	// listener without the header) the key ends in "sha256:<hex>", a digest of the event's own raw
+	// bytes. A second event of the same provider with the same key inside the duplicate window is
+	// not stored again.
 	DedupKey string `protobuf:"bytes,7,opt,name=dedup_key,json=dedupKey,proto3" json:"dedup_key,omitempty"`
 	// The exact bytes of the JSON body the event came from, unchanged, so that fields a provider
-	// adds later are never lost. For MVMNT, the whole delivery (see mvmnt.Event.index). For
-	// events delivered through WebhookService without raw bytes, the protojson of the payload.
+	// adds later are never lost. For MVMNT, the bytes of this event's own item of the delivery's
+	// "events" array, as sent (see mvmnt.Event.index and sent_at). For events delivered through
+	// WebhookService without raw bytes, the protojson of the payload.
 	Raw []byte `protobuf:"bytes,8,opt,name=raw,proto3" json:"raw,omitempty"`
 	// The position of the event in the event log (the stream sequence). Set when the event is
 	// read from the log; 0 before it is stored.

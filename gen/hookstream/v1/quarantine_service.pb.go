@@ -95,8 +95,9 @@ type QuarantineEntry struct {
 	Provider Provider `protobuf:"varint,5,opt,name=provider,proto3,enum=hookstream.v1.Provider" json:"provider,omitempty"`
 	// The route or source it came in through (see Event.source).
 	Source string `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"`
-	// The exact bytes of the body received (REASON_MALFORMED, REASON_INVALID), or the raw JSON of
-	// the dead-lettered event.
+	// The exact bytes of the body received (REASON_MALFORMED, REASON_INVALID); for an MVMNT item
+	// quarantined on its own, the bytes of that item. Empty for a dead letter, whose raw JSON is in
+	// `event.raw` (kept once, so that an entry fits the event log like its event).
 	Raw []byte `protobuf:"bytes,7,opt,name=raw,proto3" json:"raw,omitempty"`
 	// Request headers needed to ingest the payload again (e.g. svix-id, content-type), never
 	// credentials or signatures. Keys in lower case.
@@ -117,8 +118,18 @@ type QuarantineEntry struct {
 	RedrivenAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=redriven_at,json=redrivenAt,proto3" json:"redriven_at,omitempty"`
 	// The receipts of the events stored by the last successful redrive.
 	RedriveReceipts []*Receipt `protobuf:"bytes,16,rep,name=redrive_receipts,json=redriveReceipts,proto3" json:"redrive_receipts,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The key retries of the same rejected payload are recognised by (a digest of its bytes and
+	// where it came from): a retry inside the duplicate window is not quarantined twice. Empty for
+	// dead letters.
+	DedupKey string `protobuf:"bytes,17,opt,name=dedup_key,json=dedupKey,proto3" json:"dedup_key,omitempty"`
+	// For an MVMNT item quarantined on its own (its delivery was usable, the item was not): the
+	// item's position in the delivery's "events" array, from 0. Unset for whole payloads.
+	ItemIndex *uint32 `protobuf:"varint,18,opt,name=item_index,json=itemIndex,proto3,oneof" json:"item_index,omitempty"`
+	// For an MVMNT item quarantined on its own: the delivery's "sentAt", which a redrive needs to
+	// ingest the item again.
+	DeliverySentAt *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=delivery_sent_at,json=deliverySentAt,proto3" json:"delivery_sent_at,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *QuarantineEntry) Reset() {
@@ -259,6 +270,27 @@ func (x *QuarantineEntry) GetRedrivenAt() *timestamppb.Timestamp {
 func (x *QuarantineEntry) GetRedriveReceipts() []*Receipt {
 	if x != nil {
 		return x.RedriveReceipts
+	}
+	return nil
+}
+
+func (x *QuarantineEntry) GetDedupKey() string {
+	if x != nil {
+		return x.DedupKey
+	}
+	return ""
+}
+
+func (x *QuarantineEntry) GetItemIndex() uint32 {
+	if x != nil && x.ItemIndex != nil {
+		return *x.ItemIndex
+	}
+	return 0
+}
+
+func (x *QuarantineEntry) GetDeliverySentAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeliverySentAt
 	}
 	return nil
 }
@@ -652,7 +684,7 @@ var File_hookstream_v1_quarantine_service_proto protoreflect.FileDescriptor
 
 const file_hookstream_v1_quarantine_service_proto_rawDesc = "" +
 	"\n" +
-	"&hookstream/v1/quarantine_service.proto\x12\rhookstream.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19hookstream/v1/event.proto\x1a#hookstream/v1/webhook_service.proto\"\x9c\a\n" +
+	"&hookstream/v1/quarantine_service.proto\x12\rhookstream.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19hookstream/v1/event.proto\x1a#hookstream/v1/webhook_service.proto\"\xb2\b\n" +
 	"\x0fQuarantineEntry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12=\n" +
 	"\x06reason\x18\x02 \x01(\x0e2%.hookstream.v1.QuarantineEntry.ReasonR\x06reason\x12\x16\n" +
@@ -675,7 +707,11 @@ const file_hookstream_v1_quarantine_service_proto_rawDesc = "" +
 	"\x11delivery_attempts\x18\x0e \x01(\rR\x10deliveryAttempts\x12;\n" +
 	"\vredriven_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"redrivenAt\x12A\n" +
-	"\x10redrive_receipts\x18\x10 \x03(\v2\x16.hookstream.v1.ReceiptR\x0fredriveReceipts\x1a:\n" +
+	"\x10redrive_receipts\x18\x10 \x03(\v2\x16.hookstream.v1.ReceiptR\x0fredriveReceipts\x12\x1b\n" +
+	"\tdedup_key\x18\x11 \x01(\tR\bdedupKey\x12\"\n" +
+	"\n" +
+	"item_index\x18\x12 \x01(\rH\x00R\titemIndex\x88\x01\x01\x12D\n" +
+	"\x10delivery_sent_at\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\x0edeliverySentAt\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"b\n" +
@@ -683,7 +719,8 @@ const file_hookstream_v1_quarantine_service_proto_rawDesc = "" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10REASON_MALFORMED\x10\x01\x12\x12\n" +
 	"\x0eREASON_INVALID\x10\x02\x12\x16\n" +
-	"\x12REASON_DEAD_LETTER\x10\x03\"T\n" +
+	"\x12REASON_DEAD_LETTER\x10\x03B\r\n" +
+	"\v_item_index\"T\n" +
 	"\x0eFieldViolation\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x12\n" +
 	"\x04rule\x18\x02 \x01(\tR\x04rule\x12\x18\n" +
@@ -752,23 +789,24 @@ var file_hookstream_v1_quarantine_service_proto_depIdxs = []int32{
 	12, // 6: hookstream.v1.QuarantineEntry.event:type_name -> hookstream.v1.Event
 	11, // 7: hookstream.v1.QuarantineEntry.redriven_at:type_name -> google.protobuf.Timestamp
 	13, // 8: hookstream.v1.QuarantineEntry.redrive_receipts:type_name -> hookstream.v1.Receipt
-	10, // 9: hookstream.v1.ListEntriesRequest.provider:type_name -> hookstream.v1.Provider
-	0,  // 10: hookstream.v1.ListEntriesRequest.reason:type_name -> hookstream.v1.QuarantineEntry.Reason
-	1,  // 11: hookstream.v1.ListEntriesResponse.entries:type_name -> hookstream.v1.QuarantineEntry
-	1,  // 12: hookstream.v1.GetEntryResponse.entry:type_name -> hookstream.v1.QuarantineEntry
-	1,  // 13: hookstream.v1.RedriveEntryResponse.entry:type_name -> hookstream.v1.QuarantineEntry
-	13, // 14: hookstream.v1.RedriveEntryResponse.receipts:type_name -> hookstream.v1.Receipt
-	3,  // 15: hookstream.v1.QuarantineService.ListEntries:input_type -> hookstream.v1.ListEntriesRequest
-	5,  // 16: hookstream.v1.QuarantineService.GetEntry:input_type -> hookstream.v1.GetEntryRequest
-	7,  // 17: hookstream.v1.QuarantineService.RedriveEntry:input_type -> hookstream.v1.RedriveEntryRequest
-	4,  // 18: hookstream.v1.QuarantineService.ListEntries:output_type -> hookstream.v1.ListEntriesResponse
-	6,  // 19: hookstream.v1.QuarantineService.GetEntry:output_type -> hookstream.v1.GetEntryResponse
-	8,  // 20: hookstream.v1.QuarantineService.RedriveEntry:output_type -> hookstream.v1.RedriveEntryResponse
-	18, // [18:21] is the sub-list for method output_type
-	15, // [15:18] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	11, // 9: hookstream.v1.QuarantineEntry.delivery_sent_at:type_name -> google.protobuf.Timestamp
+	10, // 10: hookstream.v1.ListEntriesRequest.provider:type_name -> hookstream.v1.Provider
+	0,  // 11: hookstream.v1.ListEntriesRequest.reason:type_name -> hookstream.v1.QuarantineEntry.Reason
+	1,  // 12: hookstream.v1.ListEntriesResponse.entries:type_name -> hookstream.v1.QuarantineEntry
+	1,  // 13: hookstream.v1.GetEntryResponse.entry:type_name -> hookstream.v1.QuarantineEntry
+	1,  // 14: hookstream.v1.RedriveEntryResponse.entry:type_name -> hookstream.v1.QuarantineEntry
+	13, // 15: hookstream.v1.RedriveEntryResponse.receipts:type_name -> hookstream.v1.Receipt
+	3,  // 16: hookstream.v1.QuarantineService.ListEntries:input_type -> hookstream.v1.ListEntriesRequest
+	5,  // 17: hookstream.v1.QuarantineService.GetEntry:input_type -> hookstream.v1.GetEntryRequest
+	7,  // 18: hookstream.v1.QuarantineService.RedriveEntry:input_type -> hookstream.v1.RedriveEntryRequest
+	4,  // 19: hookstream.v1.QuarantineService.ListEntries:output_type -> hookstream.v1.ListEntriesResponse
+	6,  // 20: hookstream.v1.QuarantineService.GetEntry:output_type -> hookstream.v1.GetEntryResponse
+	8,  // 21: hookstream.v1.QuarantineService.RedriveEntry:output_type -> hookstream.v1.RedriveEntryResponse
+	19, // [19:22] is the sub-list for method output_type
+	16, // [16:19] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_hookstream_v1_quarantine_service_proto_init() }
@@ -778,6 +816,7 @@ func file_hookstream_v1_quarantine_service_proto_init() {
 	}
 	file_hookstream_v1_event_proto_init()
 	file_hookstream_v1_webhook_service_proto_init()
+	file_hookstream_v1_quarantine_service_proto_msgTypes[0].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

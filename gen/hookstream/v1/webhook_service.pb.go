@@ -27,17 +27,86 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Outcome says what became of an event.
+type Receipt_Outcome int32
+
+const (
+	// Not set (never sent by hookstream).
+	Receipt_OUTCOME_UNSPECIFIED Receipt_Outcome = 0
+	// The event is durably stored.
+	Receipt_OUTCOME_STORED Receipt_Outcome = 1
+	// An event with the same dedup key was already stored inside the duplicate window: nothing
+	// new was stored.
+	Receipt_OUTCOME_DUPLICATE Receipt_Outcome = 2
+	// The event is authentic but could not be accepted (malformed or against the schema): it is
+	// kept in the quarantine (entry `quarantine_entry_id`), not stored as an event. Only items of
+	// an MVMNT delivery are answered this way; single-event routes answer INVALID_ARGUMENT.
+	Receipt_OUTCOME_QUARANTINED Receipt_Outcome = 3
+)
+
+// Enum value maps for Receipt_Outcome.
+var (
+	Receipt_Outcome_name = map[int32]string{
+		0: "OUTCOME_UNSPECIFIED",
+		1: "OUTCOME_STORED",
+		2: "OUTCOME_DUPLICATE",
+		3: "OUTCOME_QUARANTINED",
+	}
+	Receipt_Outcome_value = map[string]int32{
+		"OUTCOME_UNSPECIFIED": 0,
+		"OUTCOME_STORED":      1,
+		"OUTCOME_DUPLICATE":   2,
+		"OUTCOME_QUARANTINED": 3,
+	}
+)
+
+func (x Receipt_Outcome) Enum() *Receipt_Outcome {
+	p := new(Receipt_Outcome)
+	*p = x
+	return p
+}
+
+func (x Receipt_Outcome) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Receipt_Outcome) Descriptor() protoreflect.EnumDescriptor {
+	return file_hookstream_v1_webhook_service_proto_enumTypes[0].Descriptor()
+}
+
+func (Receipt_Outcome) Type() protoreflect.EnumType {
+	return &file_hookstream_v1_webhook_service_proto_enumTypes[0]
+}
+
+func (x Receipt_Outcome) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Receipt_Outcome.Descriptor instead.
+func (Receipt_Outcome) EnumDescriptor() ([]byte, []int) {
+	return file_hookstream_v1_webhook_service_proto_rawDescGZIP(), []int{0, 0}
+}
+
 // Receipt is the outcome of storing one event.
 type Receipt struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The stored event's id (for a duplicate: the id given to the duplicate, which was not stored;
-	// the original keeps its own id).
+	// the original keeps its own id). Empty for a quarantined event.
 	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
-	// The event's sequence in the event log (for a duplicate: the original's sequence).
+	// The event's sequence in the event log (for a duplicate: the original's sequence). 0 for a
+	// quarantined event.
 	Sequence uint64 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	// True when an event with the same dedup key was already stored inside the duplicate window,
-	// so nothing new was stored.
-	Duplicate     bool `protobuf:"varint,3,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	// so nothing new was stored (outcome OUTCOME_DUPLICATE).
+	Duplicate bool `protobuf:"varint,3,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	// What became of the event.
+	Outcome Receipt_Outcome `protobuf:"varint,4,opt,name=outcome,proto3,enum=hookstream.v1.Receipt_Outcome" json:"outcome,omitempty"`
+	// The quarantine entry that keeps the event (OUTCOME_QUARANTINED). A retry of the same bytes is
+	// answered with the entry made the first time.
+	QuarantineEntryId string `protobuf:"bytes,5,opt,name=quarantine_entry_id,json=quarantineEntryId,proto3" json:"quarantine_entry_id,omitempty"`
+	// Why the event was quarantined (OUTCOME_QUARANTINED): the first 10 violations (the
+	// quarantine entry keeps up to 100), so that the answer to a delivery of many items stays small.
+	Violations    []*Receipt_Violation `protobuf:"bytes,6,rep,name=violations,proto3" json:"violations,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -91,6 +160,27 @@ func (x *Receipt) GetDuplicate() bool {
 		return x.Duplicate
 	}
 	return false
+}
+
+func (x *Receipt) GetOutcome() Receipt_Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return Receipt_OUTCOME_UNSPECIFIED
+}
+
+func (x *Receipt) GetQuarantineEntryId() string {
+	if x != nil {
+		return x.QuarantineEntryId
+	}
+	return ""
+}
+
+func (x *Receipt) GetViolations() []*Receipt_Violation {
+	if x != nil {
+		return x.Violations
+	}
+	return nil
 }
 
 // ReceiveMoveApiWebhookRequest carries one Move API webhook.
@@ -315,7 +405,9 @@ type ReceiveMvmntDeliveryRequest struct {
 	// The delivery body. Required.
 	Delivery *v12.Delivery `protobuf:"bytes,1,opt,name=delivery,proto3" json:"delivery,omitempty"`
 	// The exact JSON bytes the delivery was converted from, if the producer has them (see
-	// ReceiveMoveApiWebhookRequest.raw). Every event of the delivery keeps the whole delivery.
+	// ReceiveMoveApiWebhookRequest.raw). Each event keeps the bytes of its own item of the
+	// "events" array, not the whole delivery; when set, the array must have as many items as
+	// `delivery.events`. When empty, each event keeps the protojson of its item.
 	Raw           []byte `protobuf:"bytes,2,opt,name=raw,proto3" json:"raw,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -365,10 +457,14 @@ func (x *ReceiveMvmntDeliveryRequest) GetRaw() []byte {
 	return nil
 }
 
-// ReceiveMvmntDeliveryResponse is the acknowledgement of a stored MVMNT delivery.
+// ReceiveMvmntDeliveryResponse is the acknowledgement of an MVMNT delivery. Each item is handled
+// on its own: valid items are stored even when others are not, and each invalid item is kept in
+// the quarantine. Only a delivery whose envelope is unusable (not a JSON object, no "sentAt", no
+// or an empty "events" array) fails, with INVALID_ARGUMENT.
 type ReceiveMvmntDeliveryResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// One receipt per event of the delivery, in the delivery's order.
+	// One receipt per item of the delivery, in the delivery's order: stored, duplicate, or
+	// quarantined with its violations.
 	Receipts      []*Receipt `protobuf:"bytes,1,rep,name=receipts,proto3" json:"receipts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -542,15 +638,94 @@ func (x *NotifyListenerResponse) GetStatus() string {
 	return ""
 }
 
+// Violation is one reason an event was quarantined.
+type Receipt_Violation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The field's path in the request, e.g. "events[2].timestamp"; "events[2]" when the item as
+	// a whole is malformed.
+	Field string `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	// The rule's id, e.g. "required", "string.uuid", or "malformed".
+	Rule string `protobuf:"bytes,2,opt,name=rule,proto3" json:"rule,omitempty"`
+	// What is wrong, for people.
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Receipt_Violation) Reset() {
+	*x = Receipt_Violation{}
+	mi := &file_hookstream_v1_webhook_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Receipt_Violation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Receipt_Violation) ProtoMessage() {}
+
+func (x *Receipt_Violation) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_v1_webhook_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Receipt_Violation.ProtoReflect.Descriptor instead.
+func (*Receipt_Violation) Descriptor() ([]byte, []int) {
+	return file_hookstream_v1_webhook_service_proto_rawDescGZIP(), []int{0, 0}
+}
+
+func (x *Receipt_Violation) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *Receipt_Violation) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *Receipt_Violation) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 var File_hookstream_v1_webhook_service_proto protoreflect.FileDescriptor
 
 const file_hookstream_v1_webhook_service_proto_rawDesc = "" +
 	"\n" +
-	"#hookstream/v1/webhook_service.proto\x12\rhookstream.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a#hookstream/moveapi/v1/moveapi.proto\x1a%hookstream/movement/v1/movement.proto\x1a\x1fhookstream/mvmnt/v1/mvmnt.proto\"^\n" +
+	"#hookstream/v1/webhook_service.proto\x12\rhookstream.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a#hookstream/moveapi/v1/moveapi.proto\x1a%hookstream/movement/v1/movement.proto\x1a\x1fhookstream/mvmnt/v1/mvmnt.proto\"\xc3\x03\n" +
 	"\aReceipt\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x1c\n" +
-	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"\x9d\x01\n" +
+	"\tduplicate\x18\x03 \x01(\bR\tduplicate\x128\n" +
+	"\aoutcome\x18\x04 \x01(\x0e2\x1e.hookstream.v1.Receipt.OutcomeR\aoutcome\x12.\n" +
+	"\x13quarantine_entry_id\x18\x05 \x01(\tR\x11quarantineEntryId\x12@\n" +
+	"\n" +
+	"violations\x18\x06 \x03(\v2 .hookstream.v1.Receipt.ViolationR\n" +
+	"violations\x1aO\n" +
+	"\tViolation\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\x12\x12\n" +
+	"\x04rule\x18\x02 \x01(\tR\x04rule\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"f\n" +
+	"\aOutcome\x12\x17\n" +
+	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eOUTCOME_STORED\x10\x01\x12\x15\n" +
+	"\x11OUTCOME_DUPLICATE\x10\x02\x12\x17\n" +
+	"\x13OUTCOME_QUARANTINED\x10\x03\"\x9d\x01\n" +
 	"\x1cReceiveMoveApiWebhookRequest\x12@\n" +
 	"\awebhook\x18\x01 \x01(\v2\x1e.hookstream.moveapi.v1.WebhookB\x06\xbaH\x03\xc8\x01\x01R\awebhook\x12)\n" +
 	"\n" +
@@ -596,43 +771,48 @@ func file_hookstream_v1_webhook_service_proto_rawDescGZIP() []byte {
 	return file_hookstream_v1_webhook_service_proto_rawDescData
 }
 
-var file_hookstream_v1_webhook_service_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_hookstream_v1_webhook_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_hookstream_v1_webhook_service_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_hookstream_v1_webhook_service_proto_goTypes = []any{
-	(*Receipt)(nil),                        // 0: hookstream.v1.Receipt
-	(*ReceiveMoveApiWebhookRequest)(nil),   // 1: hookstream.v1.ReceiveMoveApiWebhookRequest
-	(*ReceiveMoveApiWebhookResponse)(nil),  // 2: hookstream.v1.ReceiveMoveApiWebhookResponse
-	(*ReceiveMovementWebhookRequest)(nil),  // 3: hookstream.v1.ReceiveMovementWebhookRequest
-	(*ReceiveMovementWebhookResponse)(nil), // 4: hookstream.v1.ReceiveMovementWebhookResponse
-	(*ReceiveMvmntDeliveryRequest)(nil),    // 5: hookstream.v1.ReceiveMvmntDeliveryRequest
-	(*ReceiveMvmntDeliveryResponse)(nil),   // 6: hookstream.v1.ReceiveMvmntDeliveryResponse
-	(*NotifyListenerRequest)(nil),          // 7: hookstream.v1.NotifyListenerRequest
-	(*NotifyListenerResponse)(nil),         // 8: hookstream.v1.NotifyListenerResponse
-	(*v1.Webhook)(nil),                     // 9: hookstream.moveapi.v1.Webhook
-	(*v11.Webhook)(nil),                    // 10: hookstream.movement.v1.Webhook
-	(*v12.Delivery)(nil),                   // 11: hookstream.mvmnt.v1.Delivery
-	(*structpb.Struct)(nil),                // 12: google.protobuf.Struct
+	(Receipt_Outcome)(0),                   // 0: hookstream.v1.Receipt.Outcome
+	(*Receipt)(nil),                        // 1: hookstream.v1.Receipt
+	(*ReceiveMoveApiWebhookRequest)(nil),   // 2: hookstream.v1.ReceiveMoveApiWebhookRequest
+	(*ReceiveMoveApiWebhookResponse)(nil),  // 3: hookstream.v1.ReceiveMoveApiWebhookResponse
+	(*ReceiveMovementWebhookRequest)(nil),  // 4: hookstream.v1.ReceiveMovementWebhookRequest
+	(*ReceiveMovementWebhookResponse)(nil), // 5: hookstream.v1.ReceiveMovementWebhookResponse
+	(*ReceiveMvmntDeliveryRequest)(nil),    // 6: hookstream.v1.ReceiveMvmntDeliveryRequest
+	(*ReceiveMvmntDeliveryResponse)(nil),   // 7: hookstream.v1.ReceiveMvmntDeliveryResponse
+	(*NotifyListenerRequest)(nil),          // 8: hookstream.v1.NotifyListenerRequest
+	(*NotifyListenerResponse)(nil),         // 9: hookstream.v1.NotifyListenerResponse
+	(*Receipt_Violation)(nil),              // 10: hookstream.v1.Receipt.Violation
+	(*v1.Webhook)(nil),                     // 11: hookstream.moveapi.v1.Webhook
+	(*v11.Webhook)(nil),                    // 12: hookstream.movement.v1.Webhook
+	(*v12.Delivery)(nil),                   // 13: hookstream.mvmnt.v1.Delivery
+	(*structpb.Struct)(nil),                // 14: google.protobuf.Struct
 }
 var file_hookstream_v1_webhook_service_proto_depIdxs = []int32{
-	9,  // 0: hookstream.v1.ReceiveMoveApiWebhookRequest.webhook:type_name -> hookstream.moveapi.v1.Webhook
-	0,  // 1: hookstream.v1.ReceiveMoveApiWebhookResponse.receipt:type_name -> hookstream.v1.Receipt
-	10, // 2: hookstream.v1.ReceiveMovementWebhookRequest.webhook:type_name -> hookstream.movement.v1.Webhook
-	0,  // 3: hookstream.v1.ReceiveMovementWebhookResponse.receipt:type_name -> hookstream.v1.Receipt
-	11, // 4: hookstream.v1.ReceiveMvmntDeliveryRequest.delivery:type_name -> hookstream.mvmnt.v1.Delivery
-	0,  // 5: hookstream.v1.ReceiveMvmntDeliveryResponse.receipts:type_name -> hookstream.v1.Receipt
-	12, // 6: hookstream.v1.NotifyListenerRequest.body:type_name -> google.protobuf.Struct
-	1,  // 7: hookstream.v1.WebhookService.ReceiveMoveApiWebhook:input_type -> hookstream.v1.ReceiveMoveApiWebhookRequest
-	3,  // 8: hookstream.v1.WebhookService.ReceiveMovementWebhook:input_type -> hookstream.v1.ReceiveMovementWebhookRequest
-	5,  // 9: hookstream.v1.WebhookService.ReceiveMvmntDelivery:input_type -> hookstream.v1.ReceiveMvmntDeliveryRequest
-	7,  // 10: hookstream.v1.WebhookService.NotifyListener:input_type -> hookstream.v1.NotifyListenerRequest
-	2,  // 11: hookstream.v1.WebhookService.ReceiveMoveApiWebhook:output_type -> hookstream.v1.ReceiveMoveApiWebhookResponse
-	4,  // 12: hookstream.v1.WebhookService.ReceiveMovementWebhook:output_type -> hookstream.v1.ReceiveMovementWebhookResponse
-	6,  // 13: hookstream.v1.WebhookService.ReceiveMvmntDelivery:output_type -> hookstream.v1.ReceiveMvmntDeliveryResponse
-	8,  // 14: hookstream.v1.WebhookService.NotifyListener:output_type -> hookstream.v1.NotifyListenerResponse
-	11, // [11:15] is the sub-list for method output_type
-	7,  // [7:11] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	0,  // 0: hookstream.v1.Receipt.outcome:type_name -> hookstream.v1.Receipt.Outcome
+	10, // 1: hookstream.v1.Receipt.violations:type_name -> hookstream.v1.Receipt.Violation
+	11, // 2: hookstream.v1.ReceiveMoveApiWebhookRequest.webhook:type_name -> hookstream.moveapi.v1.Webhook
+	1,  // 3: hookstream.v1.ReceiveMoveApiWebhookResponse.receipt:type_name -> hookstream.v1.Receipt
+	12, // 4: hookstream.v1.ReceiveMovementWebhookRequest.webhook:type_name -> hookstream.movement.v1.Webhook
+	1,  // 5: hookstream.v1.ReceiveMovementWebhookResponse.receipt:type_name -> hookstream.v1.Receipt
+	13, // 6: hookstream.v1.ReceiveMvmntDeliveryRequest.delivery:type_name -> hookstream.mvmnt.v1.Delivery
+	1,  // 7: hookstream.v1.ReceiveMvmntDeliveryResponse.receipts:type_name -> hookstream.v1.Receipt
+	14, // 8: hookstream.v1.NotifyListenerRequest.body:type_name -> google.protobuf.Struct
+	2,  // 9: hookstream.v1.WebhookService.ReceiveMoveApiWebhook:input_type -> hookstream.v1.ReceiveMoveApiWebhookRequest
+	4,  // 10: hookstream.v1.WebhookService.ReceiveMovementWebhook:input_type -> hookstream.v1.ReceiveMovementWebhookRequest
+	6,  // 11: hookstream.v1.WebhookService.ReceiveMvmntDelivery:input_type -> hookstream.v1.ReceiveMvmntDeliveryRequest
+	8,  // 12: hookstream.v1.WebhookService.NotifyListener:input_type -> hookstream.v1.NotifyListenerRequest
+	3,  // 13: hookstream.v1.WebhookService.ReceiveMoveApiWebhook:output_type -> hookstream.v1.ReceiveMoveApiWebhookResponse
+	5,  // 14: hookstream.v1.WebhookService.ReceiveMovementWebhook:output_type -> hookstream.v1.ReceiveMovementWebhookResponse
+	7,  // 15: hookstream.v1.WebhookService.ReceiveMvmntDelivery:output_type -> hookstream.v1.ReceiveMvmntDeliveryResponse
+	9,  // 16: hookstream.v1.WebhookService.NotifyListener:output_type -> hookstream.v1.NotifyListenerResponse
+	13, // [13:17] is the sub-list for method output_type
+	9,  // [9:13] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_hookstream_v1_webhook_service_proto_init() }
@@ -645,13 +825,14 @@ func file_hookstream_v1_webhook_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hookstream_v1_webhook_service_proto_rawDesc), len(file_hookstream_v1_webhook_service_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   9,
+			NumEnums:      1,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_hookstream_v1_webhook_service_proto_goTypes,
 		DependencyIndexes: file_hookstream_v1_webhook_service_proto_depIdxs,
+		EnumInfos:         file_hookstream_v1_webhook_service_proto_enumTypes,
 		MessageInfos:      file_hookstream_v1_webhook_service_proto_msgTypes,
 	}.Build()
 	File_hookstream_v1_webhook_service_proto = out.File

@@ -45,7 +45,8 @@ type WebhookServiceClient interface {
 	// webhook JSON as the body and the shared secret in the URL (?token=) or an Authorization
 	// header.
 	ReceiveMovementWebhook(ctx context.Context, in *ReceiveMovementWebhookRequest, opts ...grpc.CallOption) (*ReceiveMovementWebhookResponse, error)
-	// ReceiveMvmntDelivery stores each event of one MVMNT delivery as its own event. HTTP: POST
+	// ReceiveMvmntDelivery stores each event of one MVMNT delivery as its own event, and
+	// quarantines each invalid item on its own (see ReceiveMvmntDeliveryResponse). HTTP: POST
 	// /webhooks/mvmnt with the delivery JSON as the body and the token in x-api-key.
 	ReceiveMvmntDelivery(ctx context.Context, in *ReceiveMvmntDeliveryRequest, opts ...grpc.CallOption) (*ReceiveMvmntDeliveryResponse, error)
 	// NotifyListener stores one notification sent to a webhook listener. HTTP: POST
@@ -122,7 +123,8 @@ type WebhookServiceServer interface {
 	// webhook JSON as the body and the shared secret in the URL (?token=) or an Authorization
 	// header.
 	ReceiveMovementWebhook(context.Context, *ReceiveMovementWebhookRequest) (*ReceiveMovementWebhookResponse, error)
-	// ReceiveMvmntDelivery stores each event of one MVMNT delivery as its own event. HTTP: POST
+	// ReceiveMvmntDelivery stores each event of one MVMNT delivery as its own event, and
+	// quarantines each invalid item on its own (see ReceiveMvmntDeliveryResponse). HTTP: POST
 	// /webhooks/mvmnt with the delivery JSON as the body and the token in x-api-key.
 	ReceiveMvmntDelivery(context.Context, *ReceiveMvmntDeliveryRequest) (*ReceiveMvmntDeliveryResponse, error)
 	// NotifyListener stores one notification sent to a webhook listener. HTTP: POST

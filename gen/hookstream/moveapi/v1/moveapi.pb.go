@@ -38,8 +38,8 @@ const (
 // Webhook is the JSON body of one Move API webhook request, exactly as Svix delivers it.
 type Webhook struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The event type, e.g. "job.state.completed" or "ugc.job.state.failed". Always present. Names
-	// hookstream does not know are accepted and kept as they are.
+	// The event type, e.g. "job.state.completed" or "ugc.job.state.failed". Always present, at most
+	// 256 bytes. Names hookstream does not know are accepted and kept as they are.
 	EventName string `protobuf:"bytes,1,opt,name=event_name,json=eventName,proto3" json:"event_name,omitempty"`
 	// When move.ai emitted the event (RFC 3339, UTC, second precision in the samples). Always
 	// present.
@@ -357,10 +357,11 @@ var File_hookstream_moveapi_v1_moveapi_proto protoreflect.FileDescriptor
 
 const file_hookstream_moveapi_v1_moveapi_proto_rawDesc = "" +
 	"\n" +
-	"#hookstream/moveapi/v1/moveapi.proto\x12\x15hookstream.moveapi.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb2\x01\n" +
-	"\aWebhook\x12&\n" +
+	"#hookstream/moveapi/v1/moveapi.proto\x12\x15hookstream.moveapi.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb5\x01\n" +
+	"\aWebhook\x12)\n" +
 	"\n" +
-	"event_name\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\teventName\x12@\n" +
+	"event_name\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01(\x80\x02R\teventName\x12@\n" +
 	"\ttimestamp\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\ttimestamp\x12=\n" +
 	"\x06detail\x18\x03 \x01(\v2\x1d.hookstream.moveapi.v1.DetailB\x06\xbaH\x03\xc8\x01\x01R\x06detail\"\xc9\x01\n" +
 	"\x06Detail\x12\x19\n" +

@@ -41,11 +41,12 @@ const (
 // set for the documented topics; a topic hookstream does not know is accepted with none set.
 type Webhook struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The topic: "call", "text_message", "email" or "subscription". Always present; other values
-	// are accepted and kept.
+	// The topic: "call", "text_message", "email" or "subscription". Always present, at most 128
+	// bytes; other values are accepted and kept.
 	Topic string `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
 	// What happened: "finished" (call), "sent" or "received" (text_message), "sent" (email),
-	// "unsubscribe" (subscription). Always present; other values are accepted and kept.
+	// "unsubscribe" (subscription). Always present, at most 128 bytes; other values are accepted
+	// and kept.
 	Event string `protobuf:"bytes,2,opt,name=event,proto3" json:"event,omitempty"`
 	// The object the event is about, named after the topic.
 	//
@@ -974,10 +975,12 @@ var File_hookstream_movement_v1_movement_proto protoreflect.FileDescriptor
 
 const file_hookstream_movement_v1_movement_proto_rawDesc = "" +
 	"\n" +
-	"%hookstream/movement/v1/movement.proto\x12\x16hookstream.movement.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd6\a\n" +
-	"\aWebhook\x12\x1d\n" +
-	"\x05topic\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\x05topic\x12\x1d\n" +
-	"\x05event\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\x05event\x122\n" +
+	"%hookstream/movement/v1/movement.proto\x12\x16hookstream.movement.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdc\a\n" +
+	"\aWebhook\x12 \n" +
+	"\x05topic\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01(\x80\x01R\x05topic\x12 \n" +
+	"\x05event\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01(\x80\x01R\x05event\x122\n" +
 	"\x04call\x18\x03 \x01(\v2\x1c.hookstream.movement.v1.CallH\x00R\x04call\x12H\n" +
 	"\ftext_message\x18\x04 \x01(\v2#.hookstream.movement.v1.TextMessageH\x00R\vtextMessage\x125\n" +
 	"\x05email\x18\x05 \x01(\v2\x1d.hookstream.movement.v1.EmailH\x00R\x05email\x12J\n" +

@@ -378,8 +378,10 @@ type Delivery struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// When MVMNT sent the request (JSON "sentAt", RFC 3339). Always present.
 	SentAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`
-	// The events delivered, at least one and typically exactly one. MVMNT does not guarantee
-	// their order, nor that an event is delivered only once.
+	// The events delivered, at least one and typically exactly one; hookstream takes at most
+	// 10,000 in one delivery (each becomes an event or a quarantine entry of its own, and a receipt
+	// in the answer). MVMNT does not guarantee their order, nor that an event is delivered only
+	// once.
 	Events        []*DeliveryEvent `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -433,7 +435,7 @@ func (x *Delivery) GetEvents() []*DeliveryEvent {
 type DeliveryEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The event type, e.g. "SHIPMENT_DELIVERED" (see EventType for the known names). Always
-	// present; names hookstream does not know are accepted and kept.
+	// present, at most 256 bytes; names hookstream does not know are accepted and kept.
 	Event string `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
 	// When the event occurred in MVMNT (RFC 3339). Always present.
 	Timestamp *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
@@ -601,8 +603,9 @@ func (x *DiffChange) GetChanges() []*DiffChange {
 }
 
 // Event is one MVMNT event as hookstream stores it: one item of a delivery, with `data` typed by
-// the entity it describes. Built by hookstream from a DeliveryEvent; the exact JSON of the whole
-// delivery is kept in the hookstream.v1.Event envelope.
+// the entity it describes. Built by hookstream from a DeliveryEvent; the exact JSON bytes of the
+// item (the element of the delivery's "events" array, as sent) are kept in the hookstream.v1.Event
+// envelope, and the delivery's "sentAt" in `sent_at`.
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The event type as MVMNT sent it, e.g. "SHIPMENT_DELIVERED".
@@ -1045,12 +1048,13 @@ var File_hookstream_mvmnt_v1_mvmnt_proto protoreflect.FileDescriptor
 
 const file_hookstream_mvmnt_v1_mvmnt_proto_rawDesc = "" +
 	"\n" +
-	"\x1fhookstream/mvmnt/v1/mvmnt.proto\x12\x13hookstream.mvmnt.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"hookstream/mvmnt/v1/entities.proto\"\x8d\x01\n" +
+	"\x1fhookstream/mvmnt/v1/mvmnt.proto\x12\x13hookstream.mvmnt.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"hookstream/mvmnt/v1/entities.proto\"\x90\x01\n" +
 	"\bDelivery\x12;\n" +
-	"\asent_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x06sentAt\x12D\n" +
-	"\x06events\x18\x02 \x03(\v2\".hookstream.mvmnt.v1.DeliveryEventB\b\xbaH\x05\x92\x01\x02\b\x01R\x06events\"\xd3\x03\n" +
-	"\rDeliveryEvent\x12\x1d\n" +
-	"\x05event\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\x05event\x12@\n" +
+	"\asent_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x06sentAt\x12G\n" +
+	"\x06events\x18\x02 \x03(\v2\".hookstream.mvmnt.v1.DeliveryEventB\v\xbaH\b\x92\x01\x05\b\x01\x10\x90NR\x06events\"\xd6\x03\n" +
+	"\rDeliveryEvent\x12 \n" +
+	"\x05event\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01(\x80\x02R\x05event\x12@\n" +
 	"\ttimestamp\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\ttimestamp\x123\n" +
 	"\x04data\x18\x03 \x01(\v2\x17.google.protobuf.StructB\x06\xbaH\x03\xc8\x01\x01R\x04data\x123\n" +
 	"\x04diff\x18\x04 \x03(\v2\x1f.hookstream.mvmnt.v1.DiffChangeR\x04diff:\xf6\x01\xbaH\xf2\x01\x1a\xef\x01\n" +
@@ -1063,9 +1067,10 @@ const file_hookstream_mvmnt_v1_mvmnt_proto_rawDesc = "" +
 	"\x05value\x18\x04 \x01(\v2\x16.google.protobuf.ValueR\x05value\x123\n" +
 	"\told_value\x18\x05 \x01(\v2\x16.google.protobuf.ValueR\boldValue\x129\n" +
 	"\achanges\x18\x06 \x03(\v2\x1f.hookstream.mvmnt.v1.DiffChangeR\achangesB\x0f\n" +
-	"\r_embedded_key\"\x8d\b\n" +
-	"\x05Event\x12\x1d\n" +
-	"\x05event\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\x05event\x12=\n" +
+	"\r_embedded_key\"\x90\b\n" +
+	"\x05Event\x12 \n" +
+	"\x05event\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01(\x80\x02R\x05event\x12=\n" +
 	"\n" +
 	"event_type\x18\x02 \x01(\x0e2\x1e.hookstream.mvmnt.v1.EventTypeR\teventType\x12@\n" +
 	"\ttimestamp\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\ttimestamp\x123\n" +

@@ -1,0 +1,160 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+)
+
+// ErrBadFilter is wrapped by errors for filters that cannot be used.
+var ErrBadFilter = errors.New("bad filter")
+
+var allProviders = []hookstreamv1.Provider{
+	hookstreamv1.Provider_PROVIDER_MOVEAPI,
+	hookstreamv1.Provider_PROVIDER_MOVEMENT,
+	hookstreamv1.Provider_PROVIDER_MVMNT,
+	hookstreamv1.Provider_PROVIDER_LISTENER,
+}
+
+// FilterSubjects turns a filter into the subjects of the events it selects: one per provider and
+// type pattern. An empty filter selects the whole stream. Errors wrap ErrBadFilter.
+func FilterSubjects(f *hookstreamv1.EventFilter) ([]string, error) {
+	providers := f.GetProviders()
+	if len(providers) == 0 {
+		providers = allProviders
+	}
+	patterns := f.GetTypes()
+	if len(patterns) == 0 {
+		patterns = []string{">"}
+	}
+	for _, p := range patterns {
+		if err := checkPattern(p); err != nil {
+			return nil, err
+		}
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, prov := range providers {
+		if _, ok := hookstreamv1.Provider_name[int32(prov)]; !ok || prov == hookstreamv1.Provider_PROVIDER_UNSPECIFIED {
+			return nil, fmt.Errorf("%w: provider %d", ErrBadFilter, prov)
+		}
+		for _, p := range patterns {
+			s := EventsSubjectPrefix + "." + providerToken(prov) + "." + p
+			if !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
+		}
+	}
+	return out, nil
+}
+
+// checkPattern accepts type patterns of "."-separated tokens, "*" for one token and ">" as the
+// last token for the rest.
+func checkPattern(p string) error {
+	if p == "" {
+		return fmt.Errorf("%w: empty type pattern", ErrBadFilter)
+	}
+	tokens := strings.Split(p, ".")
+	for i, t := range tokens {
+		switch {
+		case t == "":
+			return fmt.Errorf("%w: type pattern %q has an empty token", ErrBadFilter, p)
+		case t == ">" && i != len(tokens)-1:
+			return fmt.Errorf("%w: type pattern %q: \">\" must be the last token", ErrBadFilter, p)
+		case t != "*" && t != ">" && strings.ContainsAny(t, "*> \t\r\n"):
+			return fmt.Errorf("%w: type pattern %q: wildcards must be whole tokens", ErrBadFilter, p)
+		}
+	}
+	return nil
+}
+
+// EntrySubject is the subject of the quarantine entries of a provider and reason; unspecified
+// values select every provider or reason.
+func EntrySubject(p hookstreamv1.Provider, r hookstreamv1.QuarantineEntry_Reason) string {
+	provider, reason := "*", "*"
+	if p != hookstreamv1.Provider_PROVIDER_UNSPECIFIED {
+		provider = providerToken(p)
+	}
+	if r != hookstreamv1.QuarantineEntry_REASON_UNSPECIFIED {
+		reason = reasonToken(r)
+	}
+	return QuarantineSubjectPrefix + "." + provider + "." + reason
+}
+
+// ListEvents returns the events on subjects (FilterSubjects) with a sequence of at least from,
+// oldest first, at most limit of them and at most maxBytes of encoded events in all (but always
+// one, however big), their sequences set, and the sequence to go on from (0 at the end). No
+// consumer is made: a listing is stateless. Errors wrap ErrUnavailable or ErrCorrupt.
+func (l *Log) ListEvents(ctx context.Context, subjects []string, from uint64, limit, maxBytes int) ([]*hookstreamv1.Event, uint64, error) {
+	msgs, next, err := l.read(ctx, EventsStream, subjects, from, limit, maxBytes)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]*hookstreamv1.Event, len(msgs))
+	for i, m := range msgs {
+		if out[i], err = decodeEvent(m.Sequence, m.Data); err != nil {
+			return nil, 0, err
+		}
+	}
+	return out, next, nil
+}
+
+// ListEntries is ListEvents for the quarantine: the entries on subject (EntrySubject), with
+// their sequences in the quarantine stream.
+func (l *Log) ListEntries(ctx context.Context, subject string, from uint64, limit, maxBytes int) ([]*hookstreamv1.QuarantineEntry, uint64, error) {
+	msgs, next, err := l.read(ctx, QuarantineStream, []string{subject}, from, limit, maxBytes)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]*hookstreamv1.QuarantineEntry, len(msgs))
+	for i, m := range msgs {
+		out[i] = &hookstreamv1.QuarantineEntry{}
+		if err := proto.Unmarshal(m.Data, out[i]); err != nil {
+			return nil, 0, fmt.Errorf("%w: quarantine entry %d: %w", ErrCorrupt, m.Sequence, err)
+		}
+	}
+	return out, next, nil
+}
+
+func decodeEvent(seq uint64, data []byte) (*hookstreamv1.Event, error) {
+	e := &hookstreamv1.Event{}
+	if err := proto.Unmarshal(data, e); err != nil {
+		return nil, fmt.Errorf("%w: event %d: %w", ErrCorrupt, seq, err)
+	}
+	e.Sequence = seq
+	return e, nil
+}
+
+// Usage is what the log's streams hold.
+type Usage struct {
+	// Events and EventBytes are the events stored and their size on disk.
+	Events, EventBytes uint64
+	// Entries and EntryBytes are the quarantine entries stored and their size on disk.
+	Entries, EntryBytes uint64
+}
+
+// Usage returns what the log's streams hold. Errors wrap ErrUnavailable.
+func (l *Log) Usage(ctx context.Context) (Usage, error) {
+	var u Usage
+	for _, s := range []struct {
+		name        string
+		msgs, bytes *uint64
+	}{{EventsStream, &u.Events, &u.EventBytes}, {QuarantineStream, &u.Entries, &u.EntryBytes}} {
+		st, err := l.js.Stream(ctx, s.name)
+		if err != nil {
+			return Usage{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			return Usage{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		*s.msgs, *s.bytes = info.State.Msgs, info.State.Bytes
+	}
+	return u, nil
+}
