@@ -134,7 +134,11 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 		l.Close()
 		return nil, fmt.Errorf("%w: connect: %w", ErrUnavailable, err)
 	}
-	if l.js, err = jetstream.New(l.nc); err != nil {
+	// nats.go keeps an async publish pending until its ack comes, and a server that failed to
+	// store a message never sends one (stream.go, processJetStreamMsg): without a timeout they
+	// pile up until 4,000 are pending, and from then on every publish stalls and fails
+	// (ErrTooManyStalledMsgs), even once the server is well again.
+	if l.js, err = jetstream.New(l.nc, jetstream.WithPublishAsyncTimeout(commitTimeout)); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
