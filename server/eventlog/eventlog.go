@@ -86,7 +86,9 @@ type Options struct {
 	serverSync bool
 }
 
-// Log is an open event log. It is safe for concurrent use. Close it when done.
+// Log is an open event log. It watches its own health, refusing appends at once while the store
+// is known to be failing and taking them again once a probe finds it can (see Healthy). It is safe
+// for concurrent use. Close it when done.
 type Log struct {
 	ns         *server.Server // nil with an external server
 	nc         *nats.Conn
@@ -96,6 +98,9 @@ type Log struct {
 	syncers    []*blockSyncer     // events then quarantine, with the embedded server and "always"
 	stopSync   context.CancelFunc // stops syncConsumers
 	syncDone   chan struct{}      // closed when syncConsumers has returned
+
+	health *health
+	probes probeState // only the health loop's probes use it
 }
 
 // Open connects to (or starts) the NATS server, creates or updates the streams, and starts their
@@ -170,8 +175,10 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 			return nil, fmt.Errorf("%w: create stream %s: %w", ErrUnavailable, cfg.Name, err)
 		}
 	}
-	l.events = newCommitter(l.js, o.commitWorkers())
-	l.quarantine = newCommitter(l.js, 1)
+	l.health = newHealth(o.Logger)
+	l.events = newCommitter(l.js, o.commitWorkers(), l.health)
+	l.quarantine = newCommitter(l.js, 1, l.health)
+	l.watchHealth()
 	if o.URL != "" || o.serverSync {
 		return l, nil
 	}
@@ -268,6 +275,9 @@ func (l *Log) ClientURL() string {
 // Close stops the committers (appends waiting are answered), closes the connection and shuts the
 // embedded server down, waiting until its files are closed.
 func (l *Log) Close() error {
+	if l.health != nil {
+		l.health.close() // no probe may restart JetStream while the server shuts down
+	}
 	if l.events != nil {
 		l.events.Close()
 	}
