@@ -53,6 +53,7 @@ type Result struct {
 // publishes. It is safe for concurrent use.
 type Committer struct {
 	js       jetstream.JetStream
+	health   *health // shared by the log's committers
 	minBatch int
 	plain    bool // every commit as plain publishes (the baseline of the benchmarks)
 	// sync, when set, makes a commit's messages durable after they are acknowledged: the
@@ -75,9 +76,10 @@ type request struct {
 	done    chan struct{}
 }
 
-func newCommitter(js jetstream.JetStream, workers int) *Committer {
+func newCommitter(js jetstream.JetStream, workers int, h *health) *Committer {
 	c := &Committer{
 		js:       js,
+		health:   h,
 		minBatch: DefaultMinBatch,
 		reqs:     make(chan *request, 4*MaxBatch),
 		closing:  make(chan struct{}),
@@ -99,14 +101,19 @@ func (c *Committer) SetMinBatch(n int) {
 // Append stores msgs (each with its subject, headers and, for dedup, a Nats-Msg-Id header) and
 // returns one Result per message, in order, once every one is stored or has failed. When ctx ends
 // first, Append returns ctx's error: the messages may still be stored (a retry is recognised as a
-// duplicate). Messages must not be used by the caller after Append.
+// duplicate). While the log is failing (see Log.Healthy), Append returns that error, which wraps
+// ErrUnavailable, at once: nothing is stored. Messages must not be used by the caller after
+// Append.
 func (c *Committer) Append(ctx context.Context, msgs ...*nats.Msg) ([]Result, error) {
-	r := &request{msgs: msgs, results: make([]Result, len(msgs)), done: make(chan struct{})}
 	select {
 	case <-c.closing:
 		return nil, ErrClosed
 	default:
 	}
+	if err := c.health.current().err; err != nil {
+		return nil, err
+	}
+	r := &request{msgs: msgs, results: make([]Result, len(msgs)), done: make(chan struct{})}
 	select {
 	case c.reqs <- r:
 	case <-c.closing:
@@ -203,7 +210,17 @@ func (c *Committer) commit(batch []*request) {
 			results = append(results, &r.results[i])
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	st := c.health.current()
+	if st.err != nil {
+		// Queued before the log failed: refused like the appends after.
+		for _, r := range results {
+			r.Err = st.err
+		}
+		return
+	}
+	// Runs before the answers go out: a producer retrying at once already finds the log failing.
+	defer c.health.observe(st, results)
+	ctx, cancel := context.WithTimeout(st.ctx, commitTimeout)
 	defer cancel()
 	c.commits.Add(1)
 
@@ -271,7 +288,8 @@ func (c *Committer) publishEach(ctx context.Context, msgs []*nats.Msg, results [
 		case err := <-f.Err():
 			results[i].Err = fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
 		case <-ctx.Done():
-			results[i].Err = fmt.Errorf("%w: publish: %w", ErrUnavailable, ctx.Err())
+			// The commit timed out, or the log failed meanwhile.
+			results[i].Err = fmt.Errorf("%w: publish: %w", ErrUnavailable, context.Cause(ctx))
 		}
 	}
 }

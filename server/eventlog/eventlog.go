@@ -117,7 +117,9 @@ func (o Options) check() error {
 	return nil
 }
 
-// Log is an open event log. It is safe for concurrent use. Close it when done.
+// Log is an open event log. It watches its own health, refusing appends at once while the store
+// is known to be failing and taking them again once a probe finds it can (see Healthy). It is safe
+// for concurrent use. Close it when done.
 type Log struct {
 	ns         *server.Server // nil with an external server
 	nc         *nats.Conn
@@ -128,6 +130,9 @@ type Log struct {
 	syncers    []*blockSyncer     // events then quarantine, with the embedded server and "always"
 	stopSync   context.CancelFunc // stops syncConsumers
 	syncDone   chan struct{}      // closed when syncConsumers has returned
+
+	health *health
+	probes probeState // only the health loop's probes use it
 }
 
 // Open connects to (or starts) the NATS server, creates or updates the streams, and starts their
@@ -148,8 +153,10 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 		l.Close()
 		return nil, err
 	}
-	l.events = newCommitter(l.js, o.CommitWorkers)
-	l.quarantine = newCommitter(l.js, 1)
+	l.health = newHealth(o.Logger)
+	l.events = newCommitter(l.js, o.CommitWorkers, l.health)
+	l.quarantine = newCommitter(l.js, 1, l.health)
+	l.watchHealth()
 	if o.URL != "" || o.serverSync {
 		return l, nil
 	}
@@ -187,7 +194,11 @@ func (l *Log) connect(o Options) error {
 		return fmt.Errorf("%w: the NATS server's max_payload is %d bytes; a body limit of %d bytes needs at least %d (set max_payload on the NATS servers, or lower http.body_limit to %d)",
 			ErrInvalidOptions, l.nc.MaxPayload(), o.BodyLimit, need, (l.nc.MaxPayload()-2*envelopeAllowance)/(1+typedExpansion))
 	}
-	if l.js, err = jetstream.New(l.nc); err != nil {
+	// nats.go keeps an async publish pending until its ack comes, and a server that failed to
+	// store a message never sends one (stream.go, processJetStreamMsg): without a timeout they
+	// pile up until 4,000 are pending, and from then on every publish stalls and fails
+	// (ErrTooManyStalledMsgs), even once the server is well again.
+	if l.js, err = jetstream.New(l.nc, jetstream.WithPublishAsyncTimeout(commitTimeout)); err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	return nil
@@ -308,6 +319,9 @@ func (l *Log) ClientURL() string {
 // Close stops the committers (appends waiting are answered), closes the connection and shuts the
 // embedded server down, waiting until its files are closed.
 func (l *Log) Close() error {
+	if l.health != nil {
+		l.health.close() // no probe may restart JetStream while the server shuts down
+	}
 	if l.events != nil {
 		l.events.Close()
 	}
