@@ -97,7 +97,7 @@ func (s *Server) build(ctx context.Context) error {
 	if s.stream, err = stream.New(stream.Options{Log: s.events, MaxResponseBytes: s.cfg.GRPC.MaxResponseBytes, Logger: s.log}); err != nil {
 		return err
 	}
-	quarantineService, err := quarantine.New(s.events, webhooks, s.log)
+	quarantineService, err := quarantine.New(s.events, webhooks, s.cfg.GRPC.MaxResponseBytes, s.log)
 	if err != nil {
 		return err
 	}

@@ -305,9 +305,6 @@ func startEmbedded(o Options) (*server.Server, error) {
 	return ns, nil
 }
 
-// JetStream is the log's JetStream context, for consumers and reads.
-func (l *Log) JetStream() jetstream.JetStream { return l.js }
-
 // ClientURL is the URL NATS clients reach the embedded server at, or "" without a listener.
 func (l *Log) ClientURL() string {
 	if l.ns == nil || l.ns.Addr() == nil {

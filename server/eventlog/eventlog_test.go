@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/hookstream/hookstream/server/config"
 	"github.com/hookstream/hookstream/server/eventlog"
 )
 
@@ -254,5 +256,33 @@ func TestSubject(t *testing.T) {
 		if got := eventlog.Subject(hookstreamv1.Provider_PROVIDER_MOVEAPI, tt.typ); got != tt.want {
 			t.Errorf("Subject(%q) = %q, want %q", tt.typ, got, tt.want)
 		}
+	}
+}
+
+// TestDefaultsFromConfig opens a log with the configuration's defaults, the only place they live,
+// and checks the streams carry them: the duplicate window is config's 48 h (it was 24 h in the
+// log and 48 h in config before).
+func TestDefaultsFromConfig(t *testing.T) {
+	t.Parallel()
+	d := config.Default()
+	l := open(t, nil)
+	for _, tt := range []struct {
+		stream string
+		maxAge time.Duration
+	}{{eventlog.EventsStream, d.EventLog.MaxAge}, {eventlog.QuarantineStream, d.EventLog.QuarantineMaxAge}} {
+		s, err := l.JetStream().Stream(context.Background(), tt.stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := s.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Config.Duplicates != d.EventLog.DuplicateWindow || info.Config.MaxAge != tt.maxAge || int64(info.Config.MaxMsgSize) != eventlog.EventBudget(d.HTTP.BodyLimit)+64<<10 {
+			t.Errorf("%s: duplicate window %v, max age %v, max message %d; want %v, %v and the body limit's budget", tt.stream, info.Config.Duplicates, info.Config.MaxAge, info.Config.MaxMsgSize, d.EventLog.DuplicateWindow, tt.maxAge)
+		}
+	}
+	if _, err := eventlog.Open(context.Background(), eventlog.Options{DataDir: t.TempDir()}); !errors.Is(err, eventlog.ErrInvalidOptions) {
+		t.Errorf("Open without the options' values: got %v, want ErrInvalidOptions (no defaults below config)", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/hookstream/hookstream/server/config"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // OpenServerSync opens an embedded log whose server fsyncs every message (sync_always) and whose
@@ -25,3 +26,6 @@ func DefaultOptions(dir string) Options {
 // EventsCommitter is the committer of the events stream, for tests and benchmarks of the
 // committer itself.
 func (l *Log) EventsCommitter() *Committer { return l.events }
+
+// JetStream is the log's JetStream context, for tests that look at the streams themselves.
+func (l *Log) JetStream() jetstream.JetStream { return l.js }

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
 // ErrBadFilter is wrapped by errors for filters that cannot be used.
@@ -157,4 +160,23 @@ func (l *Log) Usage(ctx context.Context) (Usage, error) {
 		*s.msgs, *s.bytes = info.State.Msgs, info.State.Bytes
 	}
 	return u, nil
+}
+
+// SequenceAt returns the sequence of the first event stored at or after t, 0 when there is none.
+// Errors wrap ErrUnavailable.
+func (l *Log) SequenceAt(ctx context.Context, t time.Time) (uint64, error) {
+	msgs, err := jetstreamext.GetBatch(ctx, l.js, EventsStream, 1, jetstreamext.GetBatchStartTime(t))
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	for m, err := range msgs {
+		switch {
+		case errors.Is(err, jetstreamext.ErrNoMessages), errors.Is(err, jetstream.ErrMsgNotFound):
+			return 0, nil
+		case err != nil:
+			return 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return m.Sequence, nil
+	}
+	return 0, nil
 }

@@ -10,10 +10,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
@@ -28,65 +26,54 @@ type Service struct {
 	log    *eventlog.Log
 	ingest *ingest.Service
 	logger *slog.Logger
+	// maxPageBytes bounds a page of ListEntries.
+	maxPageBytes int
 }
 
-// New returns a Service reading log's quarantine and redriving through in.
-func New(log *eventlog.Log, in *ingest.Service, logger *slog.Logger) (*Service, error) {
+// defaultPageSize is the entries of a ListEntries page when the request does not say.
+const defaultPageSize = 100
+
+// New returns a Service reading log's quarantine and redriving through in. Pages of ListEntries
+// hold at most maxPageBytes of entries (grpc.max_response_bytes).
+func New(log *eventlog.Log, in *ingest.Service, maxPageBytes int, logger *slog.Logger) (*Service, error) {
+	if log == nil || in == nil || maxPageBytes <= 0 {
+		return nil, errors.New("quarantine: a log, an ingestion core and a positive page size are required")
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{log: log, ingest: in, logger: logger}, nil
+	return &Service{log: log, ingest: in, maxPageBytes: maxPageBytes, logger: logger}, nil
 }
 
-// ListEntries implements hookstreamv1.QuarantineServiceServer.
+// ListEntries implements hookstreamv1.QuarantineServiceServer. A page holds at most page_size
+// entries and at most maxPageBytes of them (one entry alone when it is larger); it is read with
+// direct gets by sequence, so a listing creates no consumer.
 func (s *Service) ListEntries(ctx context.Context, req *hookstreamv1.ListEntriesRequest) (*hookstreamv1.ListEntriesResponse, error) {
 	if err := validate.Request(req); err != nil {
 		return nil, err
 	}
 	size := int(req.GetPageSize())
 	if size == 0 {
-		size = 100
+		size = defaultPageSize
 	}
-	provider, reason := "*", "*"
-	if p := req.GetProvider(); p != hookstreamv1.Provider_PROVIDER_UNSPECIFIED {
-		provider = strings.ToLower(strings.TrimPrefix(p.String(), "PROVIDER_"))
-	}
-	if r := req.GetReason(); r != hookstreamv1.QuarantineEntry_REASON_UNSPECIFIED {
-		reason = strings.ToLower(strings.TrimPrefix(r.String(), "REASON_"))
-	}
-	cfg := jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{eventlog.QuarantineSubjectPrefix + "." + provider + "." + reason},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	}
+	from := uint64(1)
 	if tok := req.GetPageToken(); tok != "" {
 		seq, err := strconv.ParseUint(strings.TrimPrefix(tok, "q"), 10, 64)
 		if err != nil || !strings.HasPrefix(tok, "q") || seq == 0 {
 			return nil, status.Error(codes.InvalidArgument, "bad page token")
 		}
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, seq
+		from = seq
 	}
-	cons, err := s.log.JetStream().OrderedConsumer(ctx, eventlog.QuarantineStream, cfg)
-	if err != nil {
-		return nil, status.Error(codes.Unavailable, "event log unavailable")
+	entries, next, err := s.log.ListEntries(ctx, eventlog.EntrySubject(req.GetProvider(), req.GetReason()), from, size, s.maxPageBytes)
+	switch {
+	case errors.Is(err, eventlog.ErrCorrupt):
+		return nil, status.Error(codes.DataLoss, "a stored entry does not decode")
+	case err != nil:
+		return nil, status.Error(codes.Unavailable, "event log unavailable, retry later")
 	}
-	batch, err := cons.FetchNoWait(size)
-	if err != nil {
-		return nil, status.Error(codes.Unavailable, "event log unavailable")
-	}
-	resp := &hookstreamv1.ListEntriesResponse{}
-	var last uint64
-	for m := range batch.Messages() {
-		entry := &hookstreamv1.QuarantineEntry{}
-		if err := proto.Unmarshal(m.Data(), entry); err != nil {
-			continue
-		}
-		if meta, err := m.Metadata(); err == nil {
-			last = meta.Sequence.Stream
-		}
-		resp.Entries = append(resp.Entries, entry)
-	}
-	if len(resp.Entries) == size {
-		resp.NextPageToken = "q" + strconv.FormatUint(last+1, 10)
+	resp := &hookstreamv1.ListEntriesResponse{Entries: entries}
+	if next != 0 {
+		resp.NextPageToken = "q" + strconv.FormatUint(next, 10)
 	}
 	return resp, nil
 }

@@ -2,7 +2,9 @@ package quarantine_test
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -14,6 +16,7 @@ import (
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/convert"
 	"github.com/hookstream/hookstream/server/eventlog"
+	"github.com/hookstream/hookstream/server/ingest"
 	"github.com/hookstream/hookstream/server/internal/testenv"
 )
 
@@ -127,5 +130,101 @@ func TestRedriveDeadLetter(t *testing.T) {
 	}
 	if found, _, err := l.ListEvents(ctx, subjects, 1, 10, 1<<20); err != nil || len(found) != 1 {
 		t.Errorf("listed by its type: %v %v, want the event on hookstream.events.mvmnt.SHIPMENT_BOOKED", found, err)
+	}
+}
+
+// TestRedriveEachKind redrives an entry of each kind. Payloads still rejected are answered
+// INVALID_ARGUMENT naming what is wrong, stay, and are not quarantined a second time; payloads
+// valid now are stored exactly as they would have been when they came in: with the Svix id, the
+// listener and its dedup id, the MVMNT item's own bytes and its delivery's sentAt.
+func TestRedriveEachKind(t *testing.T) {
+	t.Parallel()
+	env := testenv.Services(t, testenv.OpenLog(t))
+	ctx := context.Background()
+	ingestHTTP := func(d ingest.Delivery) {
+		t.Helper()
+		d.ReceivedAt = time.Now()
+		if _, err := env.Ingest.Ingest(ctx, d); status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("ingest %s: got %v, want InvalidArgument", d.Raw, err)
+		}
+	}
+	// Rejected as they came in through the front door.
+	ingestHTTP(ingest.Delivery{Provider: hookstreamv1.Provider_PROVIDER_MOVEAPI, Raw: []byte(`not json`), Source: "/webhooks/moveapi", WebhookID: "msg_bad"})
+	ingestHTTP(ingest.Delivery{Provider: hookstreamv1.Provider_PROVIDER_MOVEMENT, Raw: []byte(`{"event":"finished","call":{"id":1}}`), Source: "/webhooks/movement"})
+	rejected := testenv.Entries(t, env.Log)
+	if len(rejected) != 2 {
+		t.Fatalf("quarantine holds %d entries, want 2", len(rejected))
+	}
+	for _, e := range rejected {
+		_, err := env.Quarantine.RedriveEntry(ctx, &hookstreamv1.RedriveEntryRequest{Id: e.GetId()})
+		msg := status.Convert(err).Message()
+		if status.Code(err) != codes.InvalidArgument || msg == "" || strings.Contains(msg, "<nil>") {
+			t.Errorf("redrive of %s: got %v, want InvalidArgument saying what is wrong", e.GetRaw(), err)
+		}
+	}
+	if n := len(testenv.Entries(t, env.Log)); n != 2 {
+		t.Errorf("after failed redrives the quarantine holds %d entries, want the same 2", n)
+	}
+
+	// Kept under an older schema, valid now: each is stored as it would have been.
+	const listener, sentAt = testenv.ListenerID, "2025-01-15T14:31:00Z"
+	item := `{"event":"SHIPMENT_BOOKED","timestamp":"2025-01-15T14:30:00Z","data":{"id":"660e8400-e29b-41d4-a716-446655440000"}}`
+	sent, _ := time.Parse(time.RFC3339, sentAt)
+	index := uint32(3)
+	for _, tt := range []struct {
+		name  string
+		entry *hookstreamv1.QuarantineEntry
+		check func(e *hookstreamv1.Event) string
+	}{
+		{name: "moveapi_keeps_svix_id", entry: &hookstreamv1.QuarantineEntry{
+			Provider: hookstreamv1.Provider_PROVIDER_MOVEAPI, Source: "/webhooks/moveapi",
+			Raw:     []byte(`{"event_name":"job.state.completed","timestamp":"2023-09-04T10:58:06Z","detail":{"job_id":"j"}}`),
+			Headers: map[string]string{ingest.HeaderWebhookID: "msg_kept"},
+		}, check: func(e *hookstreamv1.Event) string {
+			return e.GetDedupKey() + " " + e.GetSource()
+		}},
+		{name: "listener_keeps_dedup_id", entry: &hookstreamv1.QuarantineEntry{
+			Provider: hookstreamv1.Provider_PROVIDER_LISTENER, Source: "/webhooks/v1/listeners/" + listener + "/notify",
+			Raw:     []byte(`{"event_type":"incident.created"}`),
+			Headers: map[string]string{ingest.HeaderListenerID: listener, ingest.HeaderDedupID: "evt-7"},
+		}, check: func(e *hookstreamv1.Event) string {
+			return e.GetDedupKey() + " " + e.GetListener().GetListenerId()
+		}},
+		{name: "mvmnt_item_keeps_its_bytes", entry: &hookstreamv1.QuarantineEntry{
+			Provider: hookstreamv1.Provider_PROVIDER_MVMNT, Source: "/webhooks/mvmnt",
+			Raw: []byte(item), ItemIndex: &index, DeliverySentAt: timestamppb.New(sent),
+		}, check: func(e *hookstreamv1.Event) string {
+			return string(e.GetRaw()) + " " + e.GetMvmnt().GetSentAt().AsTime().Format(time.RFC3339)
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.entry.Id = uuid.Must(uuid.NewV7()).String()
+			tt.entry.Reason = hookstreamv1.QuarantineEntry_REASON_INVALID
+			tt.entry.ReceivedAt = timestamppb.Now()
+			put(t, env.Log, tt.entry)
+			resp, err := env.Quarantine.RedriveEntry(ctx, &hookstreamv1.RedriveEntryRequest{Id: tt.entry.GetId()})
+			if err != nil {
+				t.Fatalf("redrive: %v", err)
+			}
+			r := resp.GetReceipts()
+			if len(r) != 1 || r[0].GetOutcome() != hookstreamv1.Receipt_OUTCOME_STORED {
+				t.Fatalf("receipts %v, want one stored event", r)
+			}
+			e, err := env.Log.FindEvent(ctx, r[0].GetEventId())
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{
+				"moveapi_keeps_svix_id":      "msg_kept /webhooks/moveapi",
+				"listener_keeps_dedup_id":    listener + "/id:evt-7 " + listener,
+				"mvmnt_item_keeps_its_bytes": item + " " + sentAt,
+			}[tt.name]
+			if got := tt.check(e); got != want {
+				t.Errorf("stored %q, want %q", got, want)
+			}
+			if _, err := env.Quarantine.GetEntry(ctx, &hookstreamv1.GetEntryRequest{Id: tt.entry.GetId()}); status.Code(err) != codes.NotFound {
+				t.Errorf("redriven entry: got %v, want NotFound", err)
+			}
+		})
 	}
 }

@@ -1,11 +1,13 @@
 package stream_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,6 +39,7 @@ type env struct {
 	events   *stream.Service
 	webhooks hookstreamv1.WebhookServiceClient
 	client   hookstreamv1.EventServiceClient
+	ingest   *ingest.Service
 	stop     func()
 }
 
@@ -78,7 +81,7 @@ func startWith(t testing.TB, set func(*eventlog.Options)) *env {
 		t.Fatal(err)
 	}
 	var once sync.Once
-	e := &env{dir: dir, log: l, events: ev, webhooks: hookstreamv1.NewWebhookServiceClient(conn), client: hookstreamv1.NewEventServiceClient(conn)}
+	e := &env{dir: dir, log: l, events: ev, ingest: in, webhooks: hookstreamv1.NewWebhookServiceClient(conn), client: hookstreamv1.NewEventServiceClient(conn)}
 	e.stop = func() {
 		once.Do(func() {
 			conn.Close()
@@ -116,7 +119,8 @@ type sub struct {
 func (e *env) subscribe(t testing.TB, open *hookstreamv1.SubscribeRequest_Open) *sub {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	st, err := e.client.Subscribe(ctx)
+	// Room for the largest event (a body at the limit, typed): see eventlog.EventBudget.
+	st, err := e.client.Subscribe(ctx, grpc.MaxCallRecvMsgSize(e.log.MaxEventBytes()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,18 +288,11 @@ func TestDeadLetterAfterMaxDeliveries(t *testing.T) {
 		s.settle(&hookstreamv1.SubscribeRequest_Settle{Nacks: []*hookstreamv1.SubscribeRequest_Nack{{AckId: ev.GetAckId(), Delay: durationpb.New(10 * time.Millisecond)}}})
 	}
 	s.none(time.Second)
-	q, err := e.log.JetStream().Stream(context.Background(), eventlog.QuarantineStream)
-	if err != nil {
-		t.Fatal(err)
+	entries := testenv.Entries(t, e.log)
+	if len(entries) != 1 {
+		t.Fatalf("quarantine holds %d entries, want the dead letter", len(entries))
 	}
-	m, err := q.GetMsg(context.Background(), 1)
-	if err != nil {
-		t.Fatalf("no dead letter in the quarantine: %v", err)
-	}
-	entry := &hookstreamv1.QuarantineEntry{}
-	if err := proto.Unmarshal(m.Data, entry); err != nil {
-		t.Fatal(err)
-	}
+	entry := entries[0]
 	if entry.GetReason() != hookstreamv1.QuarantineEntry_REASON_DEAD_LETTER || entry.GetEvent().GetId() != ids[0] || entry.GetConsumerGroup() != "dl" || entry.GetDeliveryAttempts() != 2 {
 		t.Errorf("dead letter %v, want event %s of group dl after 2 attempts", entry, ids[0])
 	}
@@ -571,4 +568,111 @@ func TestExternalServer(t *testing.T) {
 		t.Error("resend got no receipt")
 	}
 	s.none(1500 * time.Millisecond)
+}
+
+// listenerBody is a listener notification of exactly n bytes whose typed form is as large as
+// can be: a list of one-digit numbers.
+func listenerBody(n int) []byte {
+	const pre, post = `{"event_type":"big","data":[`, `0]}`
+	k := (n - len(pre) - len(post)) / 2
+	b := []byte(pre + strings.Repeat("0,", k) + post)
+	if len(b) < n {
+		b = append(b[:len(b)-2], []byte(" ]}")...) // one byte of space makes up an odd n
+	}
+	return b
+}
+
+// ingestListener stores a listener notification through the HTTP front door's path (a gRPC
+// producer's message could not hold a typed body this large).
+func (e *env) ingestListener(t testing.TB, body []byte) *hookstreamv1.Receipt {
+	t.Helper()
+	r, err := e.ingest.Ingest(context.Background(), ingest.Delivery{
+		Provider: hookstreamv1.Provider_PROVIDER_LISTENER, Raw: body, ListenerID: listenerID,
+		Source: "/webhooks/v1/listeners/" + listenerID + "/notify", ReceivedAt: time.Now(),
+	})
+	if err != nil {
+		t.Fatalf("ingest %d bytes: %v", len(body), err)
+	}
+	return r[0]
+}
+
+// TestResponsesBoundedByBytes stores events of 300 KB and reads them with Subscribe and
+// ListEvents: no message carries more than max_response_bytes of events unless it carries one
+// event, and every event arrives once.
+func TestResponsesBoundedByBytes(t *testing.T) {
+	t.Parallel()
+	e := start(t, t.TempDir())
+	const n = 20
+	for i := range n {
+		e.ingestListener(t, listenerBody(300<<10+i))
+	}
+	limit := config.Default().GRPC.MaxResponseBytes
+	check := func(what string, events []*hookstreamv1.Event) {
+		size := 0
+		for _, ev := range events {
+			size += proto.Size(ev)
+		}
+		if len(events) > 1 && size > limit {
+			t.Errorf("%s: %d events of %d bytes in one message, want at most %d bytes unless alone", what, len(events), size, limit)
+		}
+	}
+	s := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "big", Start: all(), MaxInFlight: 1000})
+	seen := map[string]bool{}
+	deadline := time.After(30 * time.Second)
+	for len(seen) < n {
+		select {
+		case m := <-s.got:
+			var events []*hookstreamv1.Event
+			for _, ev := range m.GetEvents().GetEvents() {
+				events = append(events, ev.GetEvent())
+				seen[ev.GetEvent().GetId()] = true
+			}
+			check("Subscribe", events)
+		case <-deadline:
+			t.Fatalf("received %d of %d events", len(seen), n)
+		}
+	}
+	listed := 0
+	req := &hookstreamv1.ListEventsRequest{PageSize: 1000}
+	for pages := 0; ; pages++ {
+		resp, err := e.client.ListEvents(context.Background(), req, grpc.MaxCallRecvMsgSize(e.log.MaxEventBytes()))
+		if err != nil {
+			t.Fatalf("page %d: %v", pages, err)
+		}
+		check("ListEvents", resp.GetEvents())
+		listed += len(resp.GetEvents())
+		if resp.GetNextPageToken() == "" {
+			break
+		}
+		req.PageToken = resp.GetNextPageToken()
+	}
+	if listed != n {
+		t.Errorf("listed %d events, want %d", listed, n)
+	}
+}
+
+// TestDeadLetterAtTheLimit dead-letters an event whose body is at the body limit and as large as
+// it gets once typed: the dead letter is kept in the quarantine, holding the event.
+func TestDeadLetterAtTheLimit(t *testing.T) {
+	t.Parallel()
+	e := start(t, t.TempDir())
+	body := listenerBody(int(config.Default().HTTP.BodyLimit))
+	r := e.ingestListener(t, body)
+	s := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "dl", Start: all(), MaxDeliveries: 1})
+	ev := s.next(1, 10*time.Second)[0]
+	s.settle(&hookstreamv1.SubscribeRequest_Settle{Nacks: []*hookstreamv1.SubscribeRequest_Nack{{AckId: ev.GetAckId(), Delay: durationpb.New(10 * time.Millisecond)}}})
+	deadline := time.Now().Add(15 * time.Second)
+	var entries []*hookstreamv1.QuarantineEntry
+	for len(entries) == 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		entries = testenv.Entries(t, e.log)
+	}
+	if len(entries) != 1 {
+		t.Fatalf("quarantine holds %d entries, want the dead letter", len(entries))
+	}
+	got := entries[0]
+	if got.GetReason() != hookstreamv1.QuarantineEntry_REASON_DEAD_LETTER || got.GetEvent().GetId() != r.GetEventId() || !bytes.Equal(got.GetEvent().GetRaw(), body) || len(got.GetRaw()) != 0 {
+		t.Errorf("dead letter: reason %v event %s raw %d bytes (entry raw %d), want the event %s with its %d raw bytes once",
+			got.GetReason(), got.GetEvent().GetId(), len(got.GetEvent().GetRaw()), len(got.GetRaw()), r.GetEventId(), len(body))
+	}
 }

@@ -70,7 +70,7 @@ func Services(t testing.TB, l *eventlog.Log) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := quarantine.New(l, in, nil)
+	q, err := quarantine.New(l, in, d.GRPC.MaxResponseBytes, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,289 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+)
+
+// Errors of consumer groups.
+var (
+	// ErrGroupMismatch is returned by OpenGroup for a group that exists with another filter.
+	ErrGroupMismatch = errors.New("consumer group exists with another filter")
+	// ErrRejected is wrapped by errors for a consumer the server refused (a bad start time, say);
+	// the caller's request is at fault.
+	ErrRejected = errors.New("consumer rejected")
+)
+
+// Start says where a new consumer begins.
+type Start struct {
+	// Policy is one of the start policies; POLICY_UNSPECIFIED is not valid here.
+	Policy hookstreamv1.StartPosition_Policy
+	// Sequence is the first sequence with POLICY_SEQUENCE.
+	Sequence uint64
+	// Time is the earliest reception time with POLICY_TIME.
+	Time time.Time
+}
+
+// ConsumerConfig configures a consumer group or an ephemeral consumer of the events stream.
+type ConsumerConfig struct {
+	// Subjects select the events (FilterSubjects).
+	Subjects []string
+	// Start is where a new consumer begins; an existing group resumes where it stopped.
+	Start Start
+	// AckWait is how long a delivered event may stay unacknowledged before it is redelivered.
+	AckWait time.Duration
+	// MaxDeliveries is how many deliveries the group's user allows; the log records it with the
+	// group, it does not enforce it (the caller moves events to the dead letters itself).
+	MaxDeliveries int
+}
+
+// Consumer delivers events of the events stream to one consumer group (durable, shared by all
+// its subscribers) or to one ephemeral subscriber, with acknowledgements. It is safe for
+// concurrent use.
+type Consumer struct {
+	log       *Log
+	c         jetstream.Consumer
+	name      string
+	ephemeral bool
+	// Config is the group's configuration in force: an existing group's settings win over the
+	// ones asked for.
+	Config ConsumerConfig
+}
+
+func (s Start) deliver() (jetstream.DeliverPolicy, uint64, *time.Time, error) {
+	switch s.Policy {
+	case hookstreamv1.StartPosition_POLICY_NEW:
+		return jetstream.DeliverNewPolicy, 0, nil, nil
+	case hookstreamv1.StartPosition_POLICY_ALL:
+		return jetstream.DeliverAllPolicy, 0, nil, nil
+	case hookstreamv1.StartPosition_POLICY_SEQUENCE:
+		if s.Sequence == 0 {
+			return 0, 0, nil, fmt.Errorf("%w: start sequence must be at least 1", ErrBadFilter)
+		}
+		return jetstream.DeliverByStartSequencePolicy, s.Sequence, nil, nil
+	case hookstreamv1.StartPosition_POLICY_TIME:
+		if s.Time.IsZero() {
+			return 0, 0, nil, fmt.Errorf("%w: start time missing", ErrBadFilter)
+		}
+		t := s.Time
+		return jetstream.DeliverByStartTimePolicy, 0, &t, nil
+	}
+	return 0, 0, nil, fmt.Errorf("%w: start policy %d", ErrBadFilter, s.Policy)
+}
+
+func (cc ConsumerConfig) jetstream() (jetstream.ConsumerConfig, error) {
+	policy, seq, t, err := cc.Start.deliver()
+	if err != nil {
+		return jetstream.ConsumerConfig{}, err
+	}
+	return jetstream.ConsumerConfig{
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        cc.AckWait,
+		MaxDeliver:     -1, // dead letters are moved to the quarantine by the caller
+		MaxAckPending:  -1,
+		FilterSubjects: cc.Subjects,
+		DeliverPolicy:  policy,
+		OptStartSeq:    seq,
+		OptStartTime:   t,
+		Metadata:       map[string]string{"max_deliveries": strconv.Itoa(cc.MaxDeliveries)},
+	}, nil
+}
+
+// OpenGroup opens the consumer group name, creating it with cc when it does not exist. An
+// existing group keeps its own ack wait and maximum deliveries (see Consumer.Config); its filter
+// must be cc's (ErrGroupMismatch otherwise). Errors also wrap ErrBadFilter, ErrRejected or
+// ErrUnavailable.
+func (l *Log) OpenGroup(ctx context.Context, name string, cc ConsumerConfig) (*Consumer, error) {
+	cfg, err := cc.jetstream()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Durable = "group-" + name
+	stream, err := l.js.Stream(ctx, EventsStream)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	existing, err := stream.Consumer(ctx, cfg.Durable)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		c, err := stream.CreateConsumer(ctx, cfg)
+		if err == nil {
+			return &Consumer{log: l, c: c, name: cfg.Durable, Config: cc}, nil
+		}
+		// Another subscriber of the group may have created it meanwhile.
+		if existing, err2 := stream.Consumer(ctx, cfg.Durable); err2 == nil {
+			return l.join(existing, cc)
+		}
+		return nil, consumerError(err)
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return l.join(existing, cc)
+}
+
+// join attaches to an existing group, whose settings win.
+func (l *Log) join(c jetstream.Consumer, cc ConsumerConfig) (*Consumer, error) {
+	info := c.CachedInfo()
+	have := slices.Clone(info.Config.FilterSubjects)
+	if len(have) == 0 && info.Config.FilterSubject != "" {
+		have = []string{info.Config.FilterSubject}
+	}
+	want := slices.Clone(cc.Subjects)
+	slices.Sort(have)
+	slices.Sort(want)
+	if !slices.Equal(have, want) {
+		return nil, ErrGroupMismatch
+	}
+	cc.AckWait = info.Config.AckWait
+	if n, err := strconv.Atoi(info.Config.Metadata["max_deliveries"]); err == nil {
+		cc.MaxDeliveries = n
+	}
+	return &Consumer{log: l, c: c, name: info.Name, Config: cc}, nil
+}
+
+// ephemeralInactivity is how long the server keeps an ephemeral consumer whose subscriber is
+// gone without deleting it (a crash): Close deletes it otherwise.
+const ephemeralInactivity = time.Minute
+
+// OpenEphemeral opens a consumer of its own for one subscriber; Close deletes it. Errors as
+// OpenGroup.
+func (l *Log) OpenEphemeral(ctx context.Context, cc ConsumerConfig) (*Consumer, error) {
+	cfg, err := cc.jetstream()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Name = "ephemeral-" + uuid.NewString()
+	cfg.InactiveThreshold = ephemeralInactivity
+	c, err := l.js.CreateConsumer(ctx, EventsStream, cfg)
+	if err != nil {
+		return nil, consumerError(err)
+	}
+	return &Consumer{log: l, c: c, name: cfg.Name, ephemeral: true, Config: cc}, nil
+}
+
+// Name is the consumer's name in the log.
+func (c *Consumer) Name() string { return c.name }
+
+// Close deletes an ephemeral consumer; a group stays.
+func (c *Consumer) Close() {
+	if !c.ephemeral {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.log.js.DeleteConsumer(ctx, EventsStream, c.name)
+}
+
+func consumerError(err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.Code == 400 {
+		return fmt.Errorf("%w: %s", ErrRejected, apiErr.Description)
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// Delivery is one event delivered to a consumer, to be settled with exactly one of Ack, Nak or
+// Term (and InProgress to keep it).
+type Delivery struct {
+	// Event is the delivered event, its sequence set; nil when the stored bytes do not decode
+	// (Err then wraps ErrCorrupt and the delivery should be terminated).
+	Event *hookstreamv1.Event
+	Err   error
+	// Size is the event's encoded size in bytes.
+	Size int
+	// Sequence is the event's stream sequence.
+	Sequence uint64
+	// Attempt is how many times the event has been delivered to the consumer, this time
+	// included.
+	Attempt int
+	msg     jetstream.Msg
+}
+
+// Ack acknowledges the event: it is not delivered to the consumer again.
+func (d *Delivery) Ack() error { return d.msg.Ack() }
+
+// Nak releases the event for redelivery after delay.
+func (d *Delivery) Nak(delay time.Duration) error { return d.msg.NakWithDelay(delay) }
+
+// Term stops the event's delivery to the consumer for good.
+func (d *Delivery) Term() error { return d.msg.Term() }
+
+// InProgress restarts the event's ack wait.
+func (d *Delivery) InProgress() error { return d.msg.InProgress() }
+
+// Fetch asks for at most n events, waiting at most wait for the first, and returns them on a
+// channel as they arrive; the channel is closed when the fetch ends. Errors wrap ErrUnavailable.
+func (c *Consumer) Fetch(n int, wait time.Duration) (<-chan *Delivery, error) {
+	batch, err := c.c.Fetch(n, jetstream.FetchMaxWait(wait))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return deliveries(batch.Messages()), nil
+}
+
+func deliveries(msgs <-chan jetstream.Msg) <-chan *Delivery {
+	out := make(chan *Delivery)
+	go func() {
+		defer close(out)
+		for m := range msgs {
+			out <- newDelivery(m)
+		}
+	}()
+	return out
+}
+
+func newDelivery(m jetstream.Msg) *Delivery {
+	d := &Delivery{msg: m, Size: len(m.Data())}
+	meta, err := m.Metadata()
+	if err != nil {
+		d.Err = fmt.Errorf("%w: metadata: %w", ErrCorrupt, err)
+		return d
+	}
+	d.Sequence, d.Attempt = meta.Sequence.Stream, int(meta.NumDelivered)
+	d.Event, d.Err = decodeEvent(d.Sequence, m.Data())
+	return d
+}
+
+// Tail reads the events stream from a start position, without acknowledgements (an ordered
+// consumer of the server's, which nats.go recreates when it falls behind).
+type Tail struct {
+	c jetstream.Consumer
+}
+
+// OpenTail opens a tail of the events on subjects from start. Errors as OpenGroup.
+func (l *Log) OpenTail(ctx context.Context, subjects []string, start Start) (*Tail, error) {
+	policy, seq, t, err := start.deliver()
+	if err != nil {
+		return nil, err
+	}
+	c, err := l.js.OrderedConsumer(ctx, EventsStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects:    subjects,
+		DeliverPolicy:     policy,
+		OptStartSeq:       seq,
+		OptStartTime:      t,
+		InactiveThreshold: ephemeralInactivity,
+	})
+	if err != nil {
+		return nil, consumerError(err)
+	}
+	return &Tail{c: c}, nil
+}
+
+// Fetch returns the next events, at most n, waiting at most wait for the first, on a channel
+// closed when the fetch ends. Errors wrap ErrUnavailable.
+func (t *Tail) Fetch(n int, wait time.Duration) (<-chan *Delivery, error) {
+	batch, err := t.c.Fetch(n, jetstream.FetchMaxWait(wait))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return deliveries(batch.Messages()), nil
+}

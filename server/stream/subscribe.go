@@ -1,0 +1,348 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/hookstream/hookstream/server/eventlog"
+	"github.com/hookstream/hookstream/server/validate"
+)
+
+// subscription is one Subscribe stream.
+type subscription struct {
+	s             *Service
+	consumer      *eventlog.Consumer
+	group         string
+	ackDeadline   time.Duration
+	maxInFlight   int
+	maxDeliveries int
+
+	mu       sync.Mutex
+	inFlight map[string]*eventlog.Delivery
+	credit   chan struct{} // signalled when in-flight events are settled
+}
+
+func (s *Service) newSubscription(ctx context.Context, open *hookstreamv1.SubscribeRequest_Open) (*subscription, error) {
+	subjects, err := eventlog.FilterSubjects(open.GetFilter())
+	if err != nil {
+		return nil, logError(err)
+	}
+	cc := eventlog.ConsumerConfig{
+		Subjects:      subjects,
+		Start:         start(open.GetStart(), hookstreamv1.StartPosition_POLICY_NEW),
+		AckWait:       DefaultAckDeadline,
+		MaxDeliveries: DefaultMaxDeliveries,
+	}
+	if d := open.GetAckDeadline(); d != nil {
+		cc.AckWait = d.AsDuration()
+	}
+	if n := open.GetMaxDeliveries(); n > 0 {
+		cc.MaxDeliveries = int(n)
+	}
+	sub := &subscription{s: s, maxInFlight: DefaultMaxInFlight, inFlight: map[string]*eventlog.Delivery{}, credit: make(chan struct{}, 1)}
+	if n := open.GetMaxInFlight(); n > 0 {
+		sub.maxInFlight = int(n)
+	}
+	if open.GetGroup() == "" {
+		sub.consumer, err = s.log.OpenEphemeral(ctx, cc)
+	} else {
+		sub.consumer, err = s.log.OpenGroup(ctx, open.GetGroup(), cc)
+	}
+	if err != nil {
+		return nil, logError(err)
+	}
+	sub.group = open.GetGroup()
+	if sub.group == "" {
+		sub.group = sub.consumer.Name()
+	}
+	sub.ackDeadline, sub.maxDeliveries = sub.consumer.Config.AckWait, sub.consumer.Config.MaxDeliveries
+	return sub, nil
+}
+
+func (sub *subscription) close() {
+	// Release what this stream still holds, so only its events are redelivered, at once.
+	sub.mu.Lock()
+	for _, d := range sub.inFlight {
+		d.Nak(0)
+	}
+	sub.inFlight = nil
+	sub.mu.Unlock()
+	sub.consumer.Close()
+}
+
+// run serves the stream: one goroutine sends (the only one that may), one applies the client's
+// settle requests, and this one pulls events as credit allows.
+func (sub *subscription) run(srv hookstreamv1.EventService_SubscribeServer) error {
+	ctx, cancel := context.WithCancel(srv.Context())
+	defer cancel()
+	out := make(chan *hookstreamv1.SubscribeResponse, 4)
+	sendErr := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case m := <-out:
+				if err := srv.Send(m); err != nil {
+					sendErr <- err
+					cancel()
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	send := func(m *hookstreamv1.SubscribeResponse) bool {
+		select {
+		case out <- m:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	send(&hookstreamv1.SubscribeResponse{Kind: &hookstreamv1.SubscribeResponse_Subscribed_{Subscribed: &hookstreamv1.SubscribeResponse_Subscribed{
+		Group:         sub.group,
+		AckDeadline:   durationpb.New(sub.ackDeadline),
+		MaxInFlight:   uint32(sub.maxInFlight),
+		MaxDeliveries: uint32(sub.maxDeliveries),
+	}}})
+	recvErr := make(chan error, 1)
+	go func() { recvErr <- sub.receive(srv) }()
+	return sub.pullLoop(ctx, send, sendErr, recvErr)
+}
+
+// pullLoop pulls events while the stream has credit, and sends a heartbeat when it has been idle
+// for the heartbeat interval, until the stream ends or the server drains.
+func (sub *subscription) pullLoop(ctx context.Context, send func(*hookstreamv1.SubscribeResponse) bool, sendErr, recvErr chan error) error {
+	idle := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return endErr(sendErr, recvErr)
+		case err := <-recvErr:
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		case <-sub.s.draining:
+			send(&hookstreamv1.SubscribeResponse{Kind: &hookstreamv1.SubscribeResponse_Draining_{Draining: &hookstreamv1.SubscribeResponse_Draining{Reason: "server shutting down"}}})
+			// Give the sender a moment to flush the draining message.
+			time.Sleep(50 * time.Millisecond)
+			return nil
+		default:
+		}
+		sent := false
+		if credit := sub.credits(); credit == 0 {
+			select {
+			case <-sub.credit:
+			case <-time.After(pollWait):
+			case <-ctx.Done():
+			case <-sub.s.draining:
+			}
+		} else {
+			sent = sub.pull(ctx, credit, send)
+		}
+		if sent {
+			idle = time.Now()
+		} else if time.Since(idle) >= sub.s.heartbeat {
+			send(heartbeat())
+			idle = time.Now()
+		}
+	}
+}
+
+// pull fetches up to credit events and sends them. Each event goes to the client as soon as it
+// arrives, with whatever else has arrived by then (an event held in a buffer would spend its ack
+// deadline there), in messages of at most maxEventsPerMessage events and MaxResponseBytes bytes
+// (an event larger than that alone). It reports whether it sent anything.
+func (sub *subscription) pull(ctx context.Context, credit int, send func(*hookstreamv1.SubscribeResponse) bool) bool {
+	deliveries, err := sub.consumer.Fetch(credit, pollWait)
+	if err != nil {
+		sub.s.logger.Warn("fetch failed", "group", sub.group, "err", err)
+		select {
+		case <-time.After(pollWait):
+		case <-ctx.Done():
+		}
+		return false
+	}
+	sent := false
+	var events []*hookstreamv1.ReceivedEvent
+	size := 0
+	flush := func() {
+		if len(events) > 0 {
+			send(eventsResponse(events))
+			sent, events, size = true, nil, 0
+		}
+	}
+	add := func(d *eventlog.Delivery) {
+		ev := sub.deliver(ctx, d)
+		if ev == nil {
+			return
+		}
+		if len(events) > 0 && (len(events) == maxEventsPerMessage || size+d.Size > sub.s.responseBytes) {
+			flush()
+		}
+		events = append(events, ev)
+		size += d.Size
+	}
+	for d := range deliveries {
+		add(d)
+	more:
+		for {
+			select {
+			case d, ok := <-deliveries:
+				if !ok {
+					break more
+				}
+				add(d)
+			default:
+				break more
+			}
+		}
+		flush()
+	}
+	return sent
+}
+
+func endErr(sendErr, recvErr chan error) error {
+	select {
+	case err := <-sendErr:
+		return err
+	case err := <-recvErr:
+		if err == io.EOF {
+			return nil
+		}
+		return err
+	default:
+		return nil
+	}
+}
+
+func heartbeat() *hookstreamv1.SubscribeResponse {
+	return &hookstreamv1.SubscribeResponse{Kind: &hookstreamv1.SubscribeResponse_Heartbeat_{Heartbeat: &hookstreamv1.SubscribeResponse_Heartbeat{Time: timestamppb.Now()}}}
+}
+
+func eventsResponse(events []*hookstreamv1.ReceivedEvent) *hookstreamv1.SubscribeResponse {
+	return &hookstreamv1.SubscribeResponse{Kind: &hookstreamv1.SubscribeResponse_Events_{Events: &hookstreamv1.SubscribeResponse_Events{Events: events}}}
+}
+
+func (sub *subscription) credits() int {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return max(sub.maxInFlight-len(sub.inFlight), 0)
+}
+
+// deliver turns a pulled event into a delivery, or dead-letters it when it has been delivered
+// maxDeliveries times already.
+func (sub *subscription) deliver(ctx context.Context, d *eventlog.Delivery) *hookstreamv1.ReceivedEvent {
+	if d.Err != nil {
+		sub.s.logger.Error("undeliverable event", "sequence", d.Sequence, "err", d.Err)
+		d.Term()
+		return nil
+	}
+	if d.Attempt > sub.maxDeliveries {
+		if err := sub.deadLetter(ctx, d.Event, d.Attempt-1); err != nil {
+			// Not lost: it stays in the group and is tried again later.
+			sub.s.logger.Error("dead letter not quarantined, redelivered later", "sequence", d.Sequence, "err", err)
+			d.Nak(maxNackBackoff)
+			return nil
+		}
+		d.Term()
+		return nil
+	}
+	ackID := fmt.Sprintf("%d.%d", d.Sequence, d.Attempt)
+	sub.mu.Lock()
+	sub.inFlight[ackID] = d
+	sub.mu.Unlock()
+	return &hookstreamv1.ReceivedEvent{AckId: ackID, Event: d.Event, DeliveryAttempt: uint32(d.Attempt)}
+}
+
+// deadLetter moves e to the quarantine. The entry holds the event, whose raw JSON it does not
+// copy a second time, so that it fits the log like the event did.
+func (sub *subscription) deadLetter(ctx context.Context, e *hookstreamv1.Event, attempts int) error {
+	entry := &hookstreamv1.QuarantineEntry{
+		Id:               uuid.Must(uuid.NewV7()).String(),
+		Reason:           hookstreamv1.QuarantineEntry_REASON_DEAD_LETTER,
+		Detail:           fmt.Sprintf("not acknowledged by group %q after %d deliveries", sub.group, attempts),
+		Provider:         e.GetProvider(),
+		Source:           e.GetSource(),
+		ReceivedAt:       e.GetReceivedAt(),
+		QuarantinedAt:    timestamppb.Now(),
+		RequestId:        e.GetRequestId(),
+		Event:            e,
+		ConsumerGroup:    sub.group,
+		DeliveryAttempts: uint32(attempts),
+	}
+	res, err := sub.s.log.Quarantine(ctx, entry)
+	if err != nil {
+		return err
+	}
+	return res[0].Err
+}
+
+// receive applies the settle requests of the stream until it ends.
+func (sub *subscription) receive(srv hookstreamv1.EventService_SubscribeServer) error {
+	for {
+		req, err := srv.Recv()
+		if err != nil {
+			return err
+		}
+		settle := req.GetSettle()
+		if settle == nil {
+			return status.Error(codes.InvalidArgument, "only the first request may be open")
+		}
+		if err := validate.Request(req); err != nil {
+			return err
+		}
+		for _, id := range settle.GetAckIds() {
+			if d := sub.take(id); d != nil {
+				d.Ack()
+			}
+		}
+		for _, n := range settle.GetNacks() {
+			if d := sub.take(n.GetAckId()); d != nil {
+				delay := n.GetDelay().AsDuration()
+				if delay <= 0 {
+					delay = backoff(d.Attempt)
+				}
+				d.Nak(delay)
+			}
+		}
+		for _, id := range settle.GetExtendAckIds() {
+			sub.mu.Lock()
+			d := sub.inFlight[id]
+			sub.mu.Unlock()
+			if d != nil {
+				d.InProgress()
+			}
+		}
+		select {
+		case sub.credit <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (sub *subscription) take(ackID string) *eventlog.Delivery {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	d := sub.inFlight[ackID]
+	delete(sub.inFlight, ackID)
+	return d
+}
+
+// backoff is the redelivery delay of a nack without one: 1 s after the first delivery, doubling
+// with each, at most maxNackBackoff.
+func backoff(attempt int) time.Duration {
+	d := time.Second << min(max(attempt, 1)-1, 20)
+	return min(d, maxNackBackoff)
+}
