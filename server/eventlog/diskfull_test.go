@@ -10,65 +10,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hookstream/hookstream/server/internal/tmpfs"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-// mountTmpfs mounts a tmpfs of size (as mount's size= option) on a directory of its own and
-// unmounts it when t ends, after the cleanups registered later (the log's Close) have run.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skipf("needs root to mount a tmpfs: running as uid %d", os.Geteuid())
-	}
-	dir := filepath.Join(t.TempDir(), "mnt")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Skipf("needs root to mount a tmpfs: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// fill writes path until the file system holding it has no space left but slack bytes.
-func fill(t *testing.T, path string, slack int64) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for _, chunk := range []int{1 << 20, 4 << 10, 512} {
-		buf := bytes.Repeat([]byte("f"), chunk)
-		for {
-			if _, err := f.Write(buf); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatalf("fill %s: %v", path, err)
-				}
-				break
-			}
-		}
-	}
-	if slack > 0 {
-		fi, err := f.Stat()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Truncate(fi.Size() - slack); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // bigMsg is a 64 KiB event whose dedup key is id and whose data starts with id.
 func bigMsg(id string) *nats.Msg {
@@ -164,7 +112,7 @@ func TestDiskFullRecovers(t *testing.T) {
 }
 
 func testDiskFullRecovers(t *testing.T, durability Durability, slack int64) {
-	dataDir := mountTmpfs(t, "16m")
+	dataDir := tmpfs.Mount(t, "16m")
 	o := DefaultOptions(dataDir)
 	o.Durability, o.Logger = durability, testLogger(t)
 	l, err := Open(context.Background(), o)
@@ -186,7 +134,7 @@ func testDiskFullRecovers(t *testing.T, durability Durability, slack int64) {
 	// Producers append concurrently while the disk fills up, so that commits of several
 	// messages are in flight when the store fails; each stops at its first failure.
 	filler := filepath.Join(dataDir, "filler")
-	fill(t, filler, slack)
+	tmpfs.Fill(t, filler, slack)
 	const producers = 8
 	var mu sync.Mutex
 	var failed []string

@@ -6,15 +6,19 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hookstream/hookstream/server/config"
+	"github.com/hookstream/hookstream/server/eventlog"
 	"github.com/hookstream/hookstream/server/internal/testenv"
+	"github.com/hookstream/hookstream/server/internal/tmpfs"
 )
 
 // receipts is the answer of the MVMNT route.
@@ -376,4 +380,73 @@ func TestReceiptsMatchStorage(t *testing.T) {
 	if len(stored) != 25 || dups != 25 {
 		t.Errorf("stored %d events and answered %d duplicates, want 25 and 25", len(stored), dups)
 	}
+}
+
+// TestDiskFullRecovers fills the file system of the event log under the real front door: while
+// the log cannot store, webhooks are answered 503 with Retry-After (never 2xx); once space is
+// freed, webhooks are taken again without a restart, and every 2xx is stored exactly once.
+func TestDiskFullRecovers(t *testing.T) {
+	t.Parallel()
+	dir := tmpfs.Mount(t, "24m")
+	fd := startOpts(t, nil, 0, func(o *eventlog.Options) { o.DataDir = filepath.Join(dir, "data") })
+	filler := filepath.Join(dir, "filler")
+	accepted := map[string]bool{}
+	post := func(n int) int {
+		body := mvmntDelivery(strings.Replace(mvmntItem(n), `"key":null`, `"key":null,"pad":"`+strings.Repeat("p", 32<<10)+`"`, 1))
+		resp, out := do(t, signed(t, fd.url, "mvmnt", body))
+		switch resp.StatusCode {
+		case http.StatusOK:
+			var r receipts
+			if err := json.Unmarshal(out, &r); err != nil {
+				t.Fatal(err)
+			}
+			accepted[r.Receipts[0].EventID] = true
+		case http.StatusServiceUnavailable:
+			if resp.Header.Get("Retry-After") == "" {
+				t.Errorf("503 without Retry-After")
+			}
+		default:
+			t.Fatalf("webhook %d: %d %s, want 200 or 503", n, resp.StatusCode, out)
+		}
+		return resp.StatusCode
+	}
+	n := 0
+	for ; n < 20; n++ {
+		if post(n) != http.StatusOK {
+			t.Fatalf("webhook %d refused before the disk was full", n)
+		}
+	}
+	tmpfs.Fill(t, filler, 0)
+	refused := 0
+	for deadline := time.Now().Add(60 * time.Second); refused < 3 && time.Now().Before(deadline); n++ {
+		if post(n) == http.StatusServiceUnavailable {
+			refused++
+		}
+	}
+	if refused < 3 {
+		t.Fatalf("the disk is full and webhooks are still taken")
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	recovered := false
+	for deadline := time.Now().Add(60 * time.Second); !recovered && time.Now().Before(deadline); n++ {
+		recovered = post(n) == http.StatusOK
+		if !recovered {
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	if !recovered {
+		t.Fatal("no webhook taken within 60 s of freeing the space")
+	}
+	count := map[string]int{}
+	for _, e := range testenv.Stored(t, fd.log) {
+		count[e.GetId()]++
+	}
+	for id := range accepted {
+		if count[id] != 1 {
+			t.Errorf("event %s answered 200 is stored %d times, want once", id, count[id])
+		}
+	}
+	t.Logf("%d webhooks answered 200, %d answered 503 while the disk was full, then taken again", len(accepted), refused)
 }
