@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -189,5 +192,69 @@ func TestServe(t *testing.T) {
 	}
 	if _, err := http.Get("http://" + s.HTTPAddr().String() + "/healthz"); err == nil {
 		t.Error("HTTP still answers after shutdown")
+	}
+}
+
+// TestListEventsOverHTTPIsBounded lists big events over the HTTP mapping of ListEvents with the
+// largest page size: every page answers 200 with at most max_response_bytes of events (or one),
+// the listing is complete, and no internal error text reaches the client.
+func TestListEventsOverHTTPIsBounded(t *testing.T) {
+	t.Parallel()
+	const listener = "0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a"
+	cfg := config.Default()
+	cfg.HTTP.Addr, cfg.GRPC.Addr, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
+	cfg.Listeners = map[string]config.Listener{listener: {Insecure: true, DefaultType: "notification"}}
+	s, err := daemon.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { s.Run(ctx); close(stopped) }()
+	t.Cleanup(func() { cancel(); <-stopped })
+	base := "http://" + s.HTTPAddr().String()
+
+	const n = 12
+	for i := range n {
+		body := fmt.Sprintf(`{"event_type":"big","n":%d,"pad":"%s"}`, i, strings.Repeat("x", 400<<10))
+		resp, err := http.Post(base+"/webhooks/v1/listeners/"+listener+"/notify", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("webhook %d: %d", i, resp.StatusCode)
+		}
+	}
+	listed, token := 0, ""
+	for page := 0; page < 2*n; page++ {
+		resp, err := http.Get(base + "/v1/events?page_size=1000&page_token=" + token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("page %d: %d %.200s, want 200", page, resp.StatusCode, out)
+		}
+		var p struct {
+			Events []struct {
+				Raw string `json:"raw"`
+			} `json:"events"`
+			NextPageToken string `json:"next_page_token"`
+		}
+		if err := json.Unmarshal(out, &p); err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Events) > 2 {
+			t.Errorf("page %d: %d events of 800 KB each, want at most max_response_bytes (1 MiB) of them", page, len(p.Events))
+		}
+		listed += len(p.Events)
+		if token = p.NextPageToken; token == "" {
+			break
+		}
+	}
+	if listed != n {
+		t.Errorf("listed %d events, want %d", listed, n)
 	}
 }
