@@ -7,11 +7,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookstream/hookstream/server/eventlog"
+	"github.com/hookstream/hookstream/server/internal/natstest"
 )
 
 func open(t *testing.T, o eventlog.Options) *eventlog.Log {
@@ -40,22 +40,7 @@ func msg(subject, id, data string) *nats.Msg {
 // server the log connects to by URL.
 func externalServer(t *testing.T) string {
 	t.Helper()
-	return natsServer(t).ClientURL()
-}
-
-// natsServer starts a nats-server with JetStream on loopback, shut down when t ends.
-func natsServer(t *testing.T) *server.Server {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10e9) {
-		t.Fatal("nats-server did not start")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return ns
+	return natstest.Server(t).ClientURL()
 }
 
 // TestConcurrentAppendsWithDuplicates appends from 64 producers, a quarter of whose messages
@@ -172,7 +157,7 @@ func TestAppendAfterClose(t *testing.T) {
 // is gone.
 func TestUnavailable(t *testing.T) {
 	t.Parallel()
-	ns := natsServer(t)
+	ns := natstest.Server(t)
 	l := open(t, eventlog.Options{URL: ns.ClientURL()})
 	if _, err := l.Events().Append(context.Background(), msg("hookstream.events.test.x", "a", "a")); err != nil {
 		t.Fatal(err)
