@@ -15,8 +15,9 @@ import (
 	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
-// readTimeout bounds each request to the stream leader that read makes when ctx has no earlier
-// deadline.
+// readTimeout bounds each request read makes when ctx has no earlier deadline: on a cluster a
+// request or its answer can be lost (a route reconnecting), and a listing must then fail, not
+// hang until the caller gives up.
 const readTimeout = 5 * time.Second
 
 // read returns, in sequence order, the messages of stream with a sequence of at least from whose
@@ -214,6 +215,8 @@ func (r *reader) direct(ctx context.Context, f *filter, n, bytes int) (msgs []*j
 	if f.subject != "" {
 		opts = append(opts, jetstreamext.GetBatchSubject(f.subject))
 	}
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
 	batch, err := jetstreamext.GetBatch(ctx, r.l.js, r.stream, n, opts...)
 	if err != nil {
 		return nil, 0, err
@@ -291,6 +294,8 @@ func (r *reader) leaderNext(ctx context.Context, f *filter) (*jetstream.RawStrea
 // by the leader, but also by every replica while the stream has no leader, so an answer whose
 // cluster info does not show its sender as leader is refused.
 func (l *Log) leaderLastSeq(ctx context.Context, stream string) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
 	s, err := l.js.Stream(ctx, stream)
 	if err != nil {
 		return 0, fmt.Errorf("%w: stream info %s: %w", ErrUnavailable, stream, err)
