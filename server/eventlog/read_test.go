@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -337,6 +339,311 @@ func TestCoveringSubjects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// clusterLog records what the cluster test appended: the subject of every acknowledged sequence.
+// It is safe for concurrent use.
+type clusterLog struct {
+	mu      sync.Mutex
+	subject map[uint64]string
+	next    int // the next event's number, for its subject and dedup key
+}
+
+// events returns n new events on 20 subjects (4 providers × 5 types).
+func (cl *clusterLog) events(n int) []*nats.Msg {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	var msgs []*nats.Msg
+	for range n {
+		i := cl.next
+		cl.next++
+		m := nats.NewMsg(fmt.Sprintf("%s.p%d.t%d", EventsSubjectPrefix, i%4, i/4%5))
+		m.Header.Set(jetstream.MsgIDHeader, fmt.Sprint(i))
+		m.Data = []byte(fmt.Sprintf(`{"n":%d}`, i))
+		msgs = append(msgs, m)
+	}
+	return msgs
+}
+
+// add appends n new events in batches of 50.
+func (cl *clusterLog) add(ctx context.Context, t *testing.T, l *Log, n int) {
+	t.Helper()
+	for ; n > 0; n -= 50 {
+		if err := cl.append(ctx, l, cl.events(min(n, 50))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// append appends msgs, retrying those the log could not take (during a leader election after a
+// node stopped) until ctx ends.
+func (cl *clusterLog) append(ctx context.Context, l *Log, msgs []*nats.Msg) error {
+	for len(msgs) > 0 {
+		res, err := l.Events().Append(ctx, msgs...)
+		if err != nil {
+			return err
+		}
+		var failed []*nats.Msg
+		cl.mu.Lock()
+		for i, r := range res {
+			if r.Err != nil {
+				// Append owns the messages it was given: a retry gets a copy.
+				m := nats.NewMsg(msgs[i].Subject)
+				m.Header = maps.Clone(msgs[i].Header)
+				m.Data = msgs[i].Data
+				failed = append(failed, m)
+				continue
+			}
+			cl.subject[r.Sequence] = msgs[i].Subject
+		}
+		cl.mu.Unlock()
+		msgs = failed
+		if len(failed) > 0 {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("appends not taken: %w", ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// keepAppending appends from producers goroutines, each n events at a time every pause, until
+// the function it returns is called, so that replicas keep following the leader while the
+// listings run.
+func (cl *clusterLog) keepAppending(ctx context.Context, t *testing.T, l *Log, producers, n int, pause time.Duration) (stop func()) {
+	// Stopping lets the appends under way finish: one given up could be stored unrecorded.
+	stopping := make(chan struct{})
+	var wg sync.WaitGroup
+	for range producers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stopping:
+					return
+				case <-time.After(pause):
+				}
+				if err := cl.append(ctx, l, cl.events(n)); err != nil {
+					t.Errorf("append: %v", err)
+					return
+				}
+			}
+		})
+	}
+	return func() { close(stopping); wg.Wait() }
+}
+
+// lastAcked returns the highest sequence acknowledged so far.
+func (cl *clusterLog) lastAcked() uint64 {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	var last uint64
+	for seq := range cl.subject {
+		last = max(last, seq)
+	}
+	return last
+}
+
+// acked returns the sequences from from on acknowledged so far whose subject matches one of
+// subjects.
+func (cl *clusterLog) acked(subjects []string, from uint64) map[uint64]bool {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	out := map[uint64]bool{}
+	for seq, subject := range cl.subject {
+		if seq >= from && (len(subjects) == 0 || matchesAny(subject, subjects)) {
+			out[seq] = true
+		}
+	}
+	return out
+}
+
+// listing lists the events stream of l matching subjects from sequence from on, to the end or,
+// when upTo is not 0, until it has passed upTo, and returns the sequences listed, in the order
+// listed, and how many times a page was retried for ErrUnavailable.
+type listing func(ctx context.Context, l *Log, subjects []string, from, upTo uint64) (seqs []uint64, retries int, err error)
+
+// listRead is the listing by read, in pages of 500, retrying a page as a client retries a 503.
+// A listing to the end ends when a page reaches the stream's end as it was when the page began,
+// which appends faster than the listing would push back forever: upTo bounds it then.
+func listRead(ctx context.Context, l *Log, subjects []string, from, upTo uint64) ([]uint64, int, error) {
+	var seqs []uint64
+	retries := 0
+	for {
+		msgs, next, err := l.read(ctx, EventsStream, subjects, from, 500, 1<<20)
+		if errors.Is(err, ErrUnavailable) && ctx.Err() == nil {
+			retries++
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			return nil, retries, fmt.Errorf("read from %d: %w", from, err)
+		}
+		for _, m := range msgs {
+			seqs = append(seqs, m.Sequence)
+		}
+		if next == 0 || upTo != 0 && next > upTo {
+			return seqs, retries, nil
+		}
+		from = next
+	}
+}
+
+// checkListing fails t unless seqs holds every sequence of want once, in order.
+func checkListing(t *testing.T, name string, want map[uint64]bool, seqs []uint64) {
+	t.Helper()
+	listed := 0
+	for i, seq := range seqs {
+		if i > 0 && seq <= seqs[i-1] {
+			t.Errorf("%s: sequence %d listed after %d", name, seq, seqs[i-1])
+		}
+		if want[seq] {
+			listed++
+		}
+	}
+	if listed != len(want) {
+		t.Errorf("%s: got %d of the %d events acknowledged before the listing began, want all", name, listed, len(want))
+	}
+}
+
+// listed is what a listing of the cluster test listed, checked against what was stored once
+// the appends are over: while they run, an event can be listed before its append has returned.
+type listed struct {
+	name     string
+	subjects []string
+	seqs     []uint64
+}
+
+// checkStored fails t unless every listing listed nothing but stored events matching its
+// subjects.
+func checkStored(t *testing.T, cl *clusterLog, listings []listed) {
+	t.Helper()
+	stored := map[string]map[uint64]bool{}
+	for _, l := range listings {
+		key := strings.Join(l.subjects, " ")
+		if stored[key] == nil {
+			stored[key] = cl.acked(l.subjects, 0)
+		}
+		for _, seq := range l.seqs {
+			if !stored[key][seq] {
+				t.Errorf("%s: sequence %d listed, not a stored event matching %q", l.name, seq, l.subjects)
+			}
+		}
+	}
+}
+
+// readerVia returns a log that reads through the cluster node at url only: the node's own replica
+// answers its clients' direct gets first.
+func readerVia(t *testing.T, url string) *Log {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Log{nc: nc, js: js}
+}
+
+// TestReadCluster lists the events of a real 3-node cluster (3 replicas, direct gets allowed):
+// settled; then restarting the nodes one after the other, appending while each is down and while
+// the listings run, through the restarted node at once, whose replica catches up; then the newest
+// events through each node while appends run flat out, so that followers answer direct gets from
+// behind the leader. Every listing holds every event acknowledged before it began, once, in
+// order.
+func TestReadCluster(t *testing.T) {
+	t.Parallel()
+	clusterListings(t, listRead)
+}
+
+// clusterListings is TestReadCluster with the way to list as a parameter, so that other ways
+// (an ordered consumer a page, say) can be put through the same cluster.
+func clusterListings(t *testing.T, list listing) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := natstest.StartCluster(t, 3)
+	l, err := Open(ctx, Options{URL: c.URLs(), Replicas: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	c.WaitStream(EventsStream)
+	cl := &clusterLog{subject: map[uint64]string{}}
+	start := time.Now()
+	cl.add(ctx, t, l, 20000)
+	t.Logf("appended 20000 events in %v", time.Since(start))
+
+	// One provider's events and every provider's events of one type: filters that overlap.
+	filtered := []string{EventsSubjectPrefix + ".p1.>", EventsSubjectPrefix + ".*.t3", EventsSubjectPrefix + ".p1.t3"}
+	var mu sync.Mutex
+	var listings []listed
+	// lists lists at least times times, one after the other, and then until until; from returns
+	// where each listing starts. A listing ends at the end of the stream, or with tail after the
+	// last event acknowledged when it began.
+	lists := func(name string, via *Log, subjects []string, from func() uint64, tail bool, times int, until time.Time) {
+		for i := 0; i < times || time.Now().Before(until); i++ {
+			name := fmt.Sprintf("%s, listing %d", name, i+1)
+			start := from()
+			want := cl.acked(subjects, start)
+			var upTo uint64
+			if tail {
+				upTo = cl.lastAcked()
+			}
+			began := time.Now()
+			seqs, retries, err := list(ctx, via, subjects, start, upTo)
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+				return
+			}
+			checkListing(t, name, want, seqs)
+			mu.Lock()
+			listings = append(listings, listed{name, subjects, seqs})
+			mu.Unlock()
+			if i > 0 && time.Now().Before(until) {
+				continue // of many listings, the first and the last are logged
+			}
+			t.Logf("%s: %d listed from %d, %d acknowledged before, %d pages retried, %v", name, len(seqs), start, len(want), retries, time.Since(began).Round(time.Millisecond))
+		}
+	}
+	first := func() uint64 { return 1 }
+	lists("settled", l, nil, first, false, 1, time.Time{})
+	lists("settled, filtered", l, filtered, first, false, 1, time.Time{})
+
+	var stop func()
+	for k := range 3 {
+		c.Stop(k)
+		cl.add(ctx, t, l, 3000) // node k has to catch these up
+		stop = cl.keepAppending(ctx, t, l, 1, 10, 50*time.Millisecond)
+		c.Start(k)
+		// Through node k, whose replica joins the direct gets on a 2 s tick once 90% caught up
+		// (nats-server's monitorStream), listings go on past that; a filtered one through any
+		// node runs alongside.
+		restarted, via := time.Now(), readerVia(t, c.URL(k))
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			lists(fmt.Sprintf("node %d restarted, through it", k), via, nil, first, false, 2, restarted.Add(3*time.Second))
+		})
+		wg.Go(func() {
+			lists(fmt.Sprintf("node %d restarted, filtered", k), l, filtered, first, false, 1, time.Time{})
+		})
+		wg.Wait()
+		stop()
+		c.WaitStream(EventsStream) // node k caught up before the next one stops
+	}
+
+	// The newest events while appends run flat out: a follower's store lags the leader's by the
+	// appends in flight.
+	stop = cl.keepAppending(ctx, t, l, 8, 50, 0)
+	newest := func() uint64 { return max(cl.lastAcked(), 200) - 200 }
+	for k := range 3 {
+		lists(fmt.Sprintf("under load, newest through node %d", k), readerVia(t, c.URL(k)), nil, newest, true, 2, time.Now().Add(time.Second))
+	}
+	stop()
+	checkStored(t, cl, listings)
 }
 
 // readCovering is the other way to read several subject filters: one covering wildcard, with
