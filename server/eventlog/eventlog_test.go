@@ -8,13 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/config"
 	"github.com/hookstream/hookstream/server/eventlog"
+	"github.com/hookstream/hookstream/server/internal/natstest"
 )
 
 // open opens a log with the default options changed by set.
@@ -45,34 +45,13 @@ func msg(subject, id, data string) *nats.Msg {
 // server the log connects to by URL.
 func externalServer(t *testing.T) string {
 	t.Helper()
-	return natsServer(t).ClientURL()
+	return natstest.Server(t).ClientURL()
 }
 
 // external points the options at a separate nats-server started for t.
 func external(t *testing.T) func(*eventlog.Options) {
 	url := externalServer(t)
 	return func(o *eventlog.Options) { o.URL = url }
-}
-
-// natsServer starts a nats-server with JetStream on loopback, with a max_payload that fits the
-// default body limit, shut down when t ends.
-func natsServer(t *testing.T) *server.Server {
-	t.Helper()
-	return natsServerWith(t, 8<<20)
-}
-
-func natsServerWith(t *testing.T, maxPayload int32) *server.Server {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, MaxPayload: maxPayload})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10e9) {
-		t.Fatal("nats-server did not start")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return ns
 }
 
 // TestConcurrentAppendsWithDuplicates appends from 64 producers, a quarter of whose messages
@@ -197,7 +176,7 @@ func TestAppendAfterClose(t *testing.T) {
 // is gone.
 func TestUnavailable(t *testing.T) {
 	t.Parallel()
-	ns := natsServer(t)
+	ns := natstest.Server(t)
 	l := open(t, func(o *eventlog.Options) { o.URL = ns.ClientURL() })
 	if _, err := l.EventsCommitter().Append(context.Background(), msg("hookstream.events.test.x", "a", "a")); err != nil {
 		t.Fatal(err)
@@ -230,7 +209,7 @@ func TestExternalMaxPayload(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			o := eventlog.DefaultOptions("")
-			o.URL = natsServerWith(t, tt.maxPayload).ClientURL()
+			o.URL = natstest.ServerWith(t, tt.maxPayload).ClientURL()
 			o.BodyLimit = tt.bodyLimit
 			l, err := eventlog.Open(context.Background(), o)
 			if err == nil {
