@@ -188,26 +188,7 @@ func testDiskFullRecovers(t *testing.T, durability Durability, slack int64) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	freed := time.Now()
-	for n := 0; ; n++ {
-		if time.Since(freed) > 45*time.Second {
-			t.Fatalf("no append succeeded in the 45 s after space was freed (%d tried)", n)
-		}
-		id := fmt.Sprint("after-", n)
-		res, err := appendWithin(l.events, id, 15*time.Second)
-		if err == nil {
-			t.Logf("append %s succeeded %v after space was freed", id, time.Since(freed))
-			acked[id] = res.Sequence
-			break
-		}
-		if !errors.Is(err, ErrUnavailable) {
-			t.Fatalf("append %s after space was freed: got %v, want success or ErrUnavailable", id, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err := l.Healthy(); err != nil {
-		t.Errorf("Healthy after an append succeeded: got %v, want nil", err)
-	}
+	awaitRecovery(t, l, "space was freed", acked)
 
 	// The producers retry what failed: each is stored once, or answered as a duplicate of what
 	// the server stored before it failed.
@@ -270,4 +251,31 @@ func syncedHolds(t *testing.T, s *blockSyncer, marker []byte) bool {
 		}
 	}
 	return false
+}
+
+// awaitRecovery appends "after-<n>" until one append succeeds (recording it in acked) or 45 s
+// have passed since it was called; every failure meanwhile must be ErrUnavailable. Then the log
+// must say it is healthy.
+func awaitRecovery(t *testing.T, l *Log, what string, acked map[string]uint64) {
+	t.Helper()
+	since := time.Now()
+	for n := 0; ; n++ {
+		if time.Since(since) > 45*time.Second {
+			t.Fatalf("no append succeeded in the 45 s after %s (%d tried)", what, n)
+		}
+		id := fmt.Sprint("after-", n)
+		res, err := appendWithin(l.events, id, 15*time.Second)
+		if err == nil {
+			t.Logf("append %s succeeded %v after %s", id, time.Since(since), what)
+			acked[id] = res.Sequence
+			break
+		}
+		if !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("append %s after %s: got %v, want success or ErrUnavailable", id, what, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := l.Healthy(); err != nil {
+		t.Errorf("Healthy after an append succeeded: got %v, want nil", err)
+	}
 }

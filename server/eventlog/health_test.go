@@ -144,26 +144,7 @@ func TestExternalServerDownRecovers(t *testing.T) {
 	}
 
 	startNATS(t, port, dir)
-	back := time.Now()
-	for n := 0; ; n++ {
-		if time.Since(back) > 45*time.Second {
-			t.Fatalf("no append succeeded in the 45 s after the server came back (%d tried)", n)
-		}
-		id := fmt.Sprint("after-", n)
-		res, err := appendWithin(l.events, id, 15*time.Second)
-		if err == nil {
-			t.Logf("append %s succeeded %v after the server came back", id, time.Since(back))
-			acked[id] = res.Sequence
-			break
-		}
-		if !errors.Is(err, ErrUnavailable) {
-			t.Fatalf("append %s after the server came back: got %v, want success or ErrUnavailable", id, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err := l.Healthy(); err != nil {
-		t.Errorf("Healthy after an append succeeded: got %v, want nil", err)
-	}
+	awaitRecovery(t, l, "the server came back", acked)
 	for _, id := range failed {
 		res, err := appendWithin(l.events, id, 15*time.Second)
 		if err != nil {
