@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,11 +11,13 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/config"
 	"github.com/hookstream/hookstream/server/eventlog"
 	"github.com/hookstream/hookstream/server/internal/testenv"
@@ -416,6 +419,46 @@ func TestDiskFullRecovers(t *testing.T) {
 			t.Fatalf("webhook %d refused before the disk was full", n)
 		}
 	}
+	// A consumer group subscribed before the disk filled keeps receiving after the recovery.
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	sub, err := fd.events.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.Send(&hookstreamv1.SubscribeRequest{Kind: &hookstreamv1.SubscribeRequest_Open_{Open: &hookstreamv1.SubscribeRequest_Open{Group: "through-full-disk", Start: &hookstreamv1.StartPosition{Policy: hookstreamv1.StartPosition_POLICY_ALL}, MaxInFlight: 1000}}})
+	var mu sync.Mutex
+	received := map[string]bool{}
+	go func() {
+		for {
+			m, err := sub.Recv()
+			if err != nil {
+				return
+			}
+			var ack []string
+			for _, ev := range m.GetEvents().GetEvents() {
+				mu.Lock()
+				received[ev.GetEvent().GetId()] = true
+				mu.Unlock()
+				ack = append(ack, ev.GetAckId())
+			}
+			if len(ack) > 0 {
+				sub.Send(&hookstreamv1.SubscribeRequest{Kind: &hookstreamv1.SubscribeRequest_Settle_{Settle: &hookstreamv1.SubscribeRequest_Settle{AckIds: ack}}})
+			}
+		}
+	}()
+	// The group has its first 20 before the disk fills.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		mu.Lock()
+		got := len(received)
+		mu.Unlock()
+		if got == 20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the group received %d of the first 20 events", got)
+		}
+	}
 	tmpfs.Fill(t, filler, 0)
 	refused := 0
 	for deadline := time.Now().Add(60 * time.Second); refused < 3 && time.Now().Before(deadline); n++ {
@@ -439,6 +482,12 @@ func TestDiskFullRecovers(t *testing.T) {
 	if !recovered {
 		t.Fatal("no webhook taken within 60 s of freeing the space")
 	}
+	for range 5 { // a few more after the recovery
+		for post(n) != http.StatusOK {
+			time.Sleep(100 * time.Millisecond)
+		}
+		n++
+	}
 	count := map[string]int{}
 	for _, e := range testenv.Stored(t, fd.log) {
 		count[e.GetId()]++
@@ -447,6 +496,26 @@ func TestDiskFullRecovers(t *testing.T) {
 		if count[id] != 1 {
 			t.Errorf("event %s answered 200 is stored %d times, want once", id, count[id])
 		}
+	}
+	// Every accepted event reaches the group that was subscribed all along.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if u := testenv.Usage(t, fd.log); u.Events == uint64(len(accepted)) {
+			break
+		}
+	}
+	time.Sleep(3 * time.Second)
+	cancel()
+	time.Sleep(200 * time.Millisecond)
+	missing := 0
+	mu.Lock()
+	for id := range accepted {
+		if !received[id] {
+			missing++
+		}
+	}
+	mu.Unlock()
+	if missing > 0 {
+		t.Errorf("%d of %d accepted events never reached the group subscribed through the full disk", missing, len(accepted))
 	}
 	t.Logf("%d webhooks answered 200, %d answered 503 while the disk was full, then taken again", len(accepted), refused)
 }
