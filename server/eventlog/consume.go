@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
@@ -220,25 +221,66 @@ func (d *Delivery) Term() error { return d.msg.Term() }
 // InProgress restarts the event's ack wait.
 func (d *Delivery) InProgress() error { return d.msg.InProgress() }
 
-// Fetch asks for at most n events, waiting at most wait for the first, and returns them on a
-// channel as they arrive; the channel is closed when the fetch ends. Errors wrap ErrUnavailable.
-func (c *Consumer) Fetch(n int, wait time.Duration) (<-chan *Delivery, error) {
-	batch, err := c.c.Fetch(n, jetstream.FetchMaxWait(wait))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	return deliveries(batch.Messages()), nil
+// Batch is the events of one fetch, delivered as they arrive.
+type Batch struct {
+	c     chan *Delivery
+	batch jetstream.MessageBatch
+	info  func(context.Context) (*jetstream.ConsumerInfo, error) // nil for a tail
 }
 
-func deliveries(msgs <-chan jetstream.Msg) <-chan *Delivery {
-	out := make(chan *Delivery)
+// Deliveries returns the batch's events; the channel is closed when the fetch ends.
+func (b *Batch) Deliveries() <-chan *Delivery { return b.c }
+
+// Err returns why the fetch ended early, once Deliveries is closed: nil, an error wrapping
+// ErrConsumerGone when the consumer no longer exists (deleted, or lost with an in-process restart
+// of JetStream: the subscriber must open it again), or one wrapping ErrUnavailable.
+func (b *Batch) Err() error {
+	err := b.batch.Error()
+	switch {
+	case err == nil, errors.Is(err, nats.ErrTimeout):
+		return nil
+	case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound):
+		return fmt.Errorf("%w: %w", ErrConsumerGone, err)
+	}
+	// A pull to a consumer deleted between two fetches finds no one to answer it, which also
+	// happens while JetStream is down: ask whether the consumer still exists.
+	if b.info != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if _, ierr := b.info(ctx); errors.Is(ierr, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("%w: %w", ErrConsumerGone, err)
+		}
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// ErrConsumerGone is wrapped by the errors of a consumer that no longer exists.
+var ErrConsumerGone = errors.New("consumer no longer exists")
+
+// Fetch asks for at most n events, waiting at most wait for the first. Errors wrap
+// ErrUnavailable.
+func (c *Consumer) Fetch(n int, wait time.Duration) (*Batch, error) {
+	batch, err := c.c.Fetch(n, jetstream.FetchMaxWait(wait))
+	if err != nil {
+		if gone := (&Batch{batch: errBatch{err}, info: c.c.Info}).Err(); errors.Is(gone, ErrConsumerGone) {
+			return nil, gone
+		}
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	b := newBatch(batch)
+	b.info = c.c.Info
+	return b, nil
+}
+
+func newBatch(batch jetstream.MessageBatch) *Batch {
+	b := &Batch{c: make(chan *Delivery, 64), batch: batch}
 	go func() {
-		defer close(out)
-		for m := range msgs {
-			out <- newDelivery(m)
+		defer close(b.c)
+		for m := range batch.Messages() {
+			b.c <- newDelivery(m)
 		}
 	}()
-	return out
+	return b
 }
 
 func newDelivery(m jetstream.Msg) *Delivery {
@@ -278,12 +320,18 @@ func (l *Log) OpenTail(ctx context.Context, subjects []string, start Start) (*Ta
 	return &Tail{c: c}, nil
 }
 
-// Fetch returns the next events, at most n, waiting at most wait for the first, on a channel
-// closed when the fetch ends. Errors wrap ErrUnavailable.
-func (t *Tail) Fetch(n int, wait time.Duration) (<-chan *Delivery, error) {
+// Fetch returns the next events, at most n, waiting at most wait for the first. Errors wrap
+// ErrUnavailable.
+func (t *Tail) Fetch(n int, wait time.Duration) (*Batch, error) {
 	batch, err := t.c.Fetch(n, jetstream.FetchMaxWait(wait))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	return deliveries(batch.Messages()), nil
+	return newBatch(batch), nil
 }
+
+// errBatch is a fetch that failed before it started.
+type errBatch struct{ err error }
+
+func (b errBatch) Messages() <-chan jetstream.Msg { return nil }
+func (b errBatch) Error() error                  { return b.err }

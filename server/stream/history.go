@@ -38,11 +38,11 @@ func (s *Service) Tail(req *hookstreamv1.TailRequest, srv hookstreamv1.EventServ
 			return nil
 		default:
 		}
-		deliveries, err := tail.Fetch(256, pollWait)
+		batch, err := tail.Fetch(256, pollWait)
 		if err != nil {
 			return logError(err)
 		}
-		for d := range deliveries {
+		for d := range batch.Deliveries() {
 			if d.Err != nil {
 				s.logger.Error("undeliverable event", "sequence", d.Sequence, "err", d.Err)
 				continue

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -724,4 +726,43 @@ func TestListEventsOnCluster(t *testing.T) {
 	list("node 1 restarted")
 	c.WaitStream(eventlog.EventsStream)
 	list("node 1 caught up")
+}
+
+// TestConsumerGoneEndsStream deletes a subscription's consumer under it (as an in-process
+// restart of JetStream loses an ephemeral one): the stream ends with UNAVAILABLE, so that the
+// client subscribes again, instead of fetching from nothing for ever.
+func TestConsumerGoneEndsStream(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Server(t)
+	e := startWith(t, func(o *eventlog.Options) { o.URL = ns.ClientURL() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := e.client.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Send(&hookstreamv1.SubscribeRequest{Kind: &hookstreamv1.SubscribeRequest_Open_{Open: &hookstreamv1.SubscribeRequest_Open{}}})
+	first, err := st.Recv()
+	if err != nil || first.GetSubscribed() == nil {
+		t.Fatalf("subscribe: %v %v", first, err)
+	}
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if err := js.DeleteConsumer(ctx, eventlog.EventsStream, first.GetSubscribed().GetGroup()); err != nil {
+		t.Fatalf("delete the consumer %s: %v", first.GetSubscribed().GetGroup(), err)
+	}
+	for {
+		_, err := st.Recv()
+		if err == nil {
+			continue // heartbeats
+		}
+		if status.Code(err) != codes.Unavailable {
+			t.Fatalf("stream ended with %v, want Unavailable", err)
+		}
+		return
+	}
 }

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -149,7 +150,10 @@ func (sub *subscription) pullLoop(ctx context.Context, send func(*hookstreamv1.S
 			case <-sub.s.draining:
 			}
 		} else {
-			sent = sub.pull(ctx, credit, send)
+			var err error
+			if sent, err = sub.pull(ctx, credit, send); err != nil {
+				return err
+			}
 		}
 		if sent {
 			idle = time.Now()
@@ -164,16 +168,30 @@ func (sub *subscription) pullLoop(ctx context.Context, send func(*hookstreamv1.S
 // arrives, with whatever else has arrived by then (an event held in a buffer would spend its ack
 // deadline there), in messages of at most maxEventsPerMessage events and MaxResponseBytes bytes
 // (an event larger than that alone). It reports whether it sent anything.
-func (sub *subscription) pull(ctx context.Context, credit int, send func(*hookstreamv1.SubscribeResponse) bool) bool {
-	deliveries, err := sub.consumer.Fetch(credit, pollWait)
-	if err != nil {
-		sub.s.logger.Warn("fetch failed", "group", sub.group, "err", err)
-		select {
-		case <-time.After(pollWait):
-		case <-ctx.Done():
+func (sub *subscription) pull(ctx context.Context, credit int, send func(*hookstreamv1.SubscribeResponse) bool) (bool, error) {
+	batch, err := sub.consumer.Fetch(credit, pollWait)
+	if err == nil {
+		sent := sub.forward(ctx, batch.Deliveries(), send)
+		if err = batch.Err(); err == nil {
+			return sent, nil
 		}
-		return false
 	}
+	if errors.Is(err, eventlog.ErrConsumerGone) {
+		// Fetching again cannot help: end the stream, and the client opens it again.
+		sub.s.logger.Warn("subscription's consumer is gone, ending the stream", "group", sub.group, "err", err)
+		return false, status.Error(codes.Unavailable, "the subscription ended, subscribe again")
+	}
+	sub.s.logger.Warn("fetch failed", "group", sub.group, "err", err)
+	select {
+	case <-time.After(pollWait):
+	case <-ctx.Done():
+	}
+	return false, nil
+}
+
+// forward sends the deliveries of one fetch, packed as pull says, and reports whether it sent
+// anything.
+func (sub *subscription) forward(ctx context.Context, deliveries <-chan *eventlog.Delivery, send func(*hookstreamv1.SubscribeResponse) bool) bool {
 	sent := false
 	var events []*hookstreamv1.ReceivedEvent
 	size := 0
