@@ -334,4 +334,4 @@ func (t *Tail) Fetch(n int, wait time.Duration) (*Batch, error) {
 type errBatch struct{ err error }
 
 func (b errBatch) Messages() <-chan jetstream.Msg { return nil }
-func (b errBatch) Error() error                  { return b.err }
+func (b errBatch) Error() error                   { return b.err }
