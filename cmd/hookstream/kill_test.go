@@ -88,7 +88,7 @@ func TestKillKeepsAcknowledged(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			grpcAddr := freePort(t)
-			args := []string{"--http-addr", "127.0.0.1:0", "--grpc-addr", grpcAddr, "--data-dir", dir, "--durability", durability}
+			args := []string{"--http-addr", "127.0.0.1:0", "--grpc-addr", grpcAddr, "--api-addr", "127.0.0.1:0", "--data-dir", dir, "--durability", durability}
 			conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 			if err != nil {
 				t.Fatal(err)
@@ -105,7 +105,7 @@ func TestKillKeepsAcknowledged(t *testing.T) {
 				if _, err := client.ReceiveMoveApiWebhook(rctx, &hookstreamv1.ReceiveMoveApiWebhookRequest{Webhook: w, WebhookId: id}); err != nil {
 					return ""
 				}
-				return id
+				return "grpc/" + id // a gRPC producer's keys have their own space
 			})
 
 			cmd := startProcess(t, bin, args...)
@@ -201,7 +201,7 @@ func TestKillOverHTTP(t *testing.T) {
 	dir := t.TempDir()
 	httpAddr, grpcAddr := freePort(t), freePort(t)
 	env := []string{"HOOKSTREAM_PROVIDERS_MVMNT_TOKENS=kill-test-token"}
-	args := []string{"--http-addr", httpAddr, "--grpc-addr", grpcAddr, "--data-dir", dir}
+	args := []string{"--http-addr", httpAddr, "--grpc-addr", grpcAddr, "--api-addr", "127.0.0.1:0", "--data-dir", dir}
 	client := &http.Client{Timeout: 2 * time.Second}
 	const kills = 4
 	acked := killLoop(t, bin, env, args, kills, func(ctx context.Context, n int64) string {

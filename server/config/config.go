@@ -33,8 +33,12 @@ var ErrInvalid = errors.New("invalid configuration")
 type Config struct {
 	// HTTP is the listener for webhooks, the gateway routes, health and metrics.
 	HTTP HTTP `koanf:"http"`
-	// GRPC is the listener for the gRPC services, gRPC health and reflection.
+	// GRPC is the internal listener for the gRPC services, gRPC health and reflection.
 	GRPC GRPC `koanf:"grpc"`
+	// API is the internal listener for the HTTP mapping of EventService and QuarantineService.
+	API API `koanf:"api"`
+	// Auth says who may call the internal API (gRPC and API) and what each may do.
+	Auth Auth `koanf:"auth"`
 	// DataDir holds everything hookstream stores on disk (the embedded event log).
 	DataDir string `koanf:"data_dir"`
 	// ShutdownTimeout bounds how long a graceful shutdown waits for in-flight requests and
@@ -83,8 +87,11 @@ type EventLog struct {
 	// a nats-server embedded in the process, storing under DataDir.
 	NATSURL string `koanf:"nats_url"`
 	// NATSListen makes the embedded server accept NATS clients on host:port. Empty (the
-	// default): in-process only.
+	// default): in-process only. It needs NATSListenToken.
 	NATSListen string `koanf:"nats_listen"`
+	// NATSListenToken is the token NATS clients of the embedded server must present (env
+	// HOOKSTREAM_EVENTLOG_NATS_LISTEN_TOKEN); required with NATSListen.
+	NATSListenToken string `koanf:"nats_listen_token"`
 	// Durability is "always" (default: fsync before acknowledging) or "os" (acknowledge once
 	// written to the OS). Embedded server only.
 	Durability string `koanf:"durability"`
@@ -143,13 +150,69 @@ type HTTP struct {
 	// MaxInFlight is how many webhook requests are handled at once; more are answered 429 with
 	// Retry-After. Default 2048.
 	MaxInFlight int `koanf:"max_in_flight"`
+	// TLS serves the webhooks over HTTPS. Default: plain HTTP (behind a TLS-terminating proxy).
+	TLS TLS `koanf:"tls"`
+}
+
+// TLS is a listener's certificate and key (PEM files), reloaded when they change. Both empty:
+// no TLS.
+type TLS struct {
+	CertFile string `koanf:"cert_file"`
+	KeyFile  string `koanf:"key_file"`
+}
+
+// API configures the internal HTTP listener.
+type API struct {
+	// Addr is the address to listen on, host:port. Default "127.0.0.1:9091": loopback, like the
+	// gRPC listener.
+	Addr string `koanf:"addr"`
+	// TLS serves the API over HTTPS; with auth.client_ca_file, clients may present
+	// certificates.
+	TLS TLS `koanf:"tls"`
+}
+
+// Auth configures the authentication of internal callers. With no principal, the internal API
+// is open and must listen on loopback only: hookstream refuses to start otherwise.
+type Auth struct {
+	// ClientCAFile is the CA (PEM) client certificates are verified against, on the internal
+	// listeners with TLS. Empty: no client certificates.
+	ClientCAFile string `koanf:"client_ca_file"`
+	// Principals by name: the callers of the internal API and their permissions.
+	Principals map[string]Principal `koanf:"principals"`
+}
+
+// Principal is one caller of the internal API.
+type Principal struct {
+	// Tokens are the SHA-256 digests of its bearer tokens, "sha256:<64 hex digits>" (printf %s
+	// "$TOKEN" | sha256sum): configurations hold no token itself.
+	Tokens []string `koanf:"tokens"`
+	// TokenFiles name files each holding one bearer token (surrounding whitespace ignored).
+	TokenFiles []string `koanf:"token_files"`
+	// TokenEnv names environment variables each holding one bearer token.
+	TokenEnv []string `koanf:"token_env"`
+	// Certificates are the client certificate identities that are this principal: "CN=name",
+	// "DNS:host", "URI:uri" or "EMAIL:address".
+	Certificates []string `koanf:"certificates"`
+	// Permissions: "consume" (Subscribe), "read" (Tail, GetEvent, ListEvents), "admin"
+	// (QuarantineService, consumer groups), "produce" (WebhookService over gRPC).
+	Permissions []string `koanf:"permissions"`
+	// Groups it may consume, as patterns ("billing-*"). Empty: any group.
+	Groups []string `koanf:"groups"`
+	// Providers it may consume and produce ("moveapi", "movement", "mvmnt", "listener"). Empty:
+	// every provider.
+	Providers []string `koanf:"providers"`
 }
 
 // GRPC configures the gRPC listener.
 type GRPC struct {
 	// Addr is the address to listen on, host:port. Default "127.0.0.1:9090": loopback, because
-	// consumer authentication is not configured by default.
+	// no principal is configured by default.
 	Addr string `koanf:"addr"`
+	// TLS serves gRPC over TLS; with auth.client_ca_file, clients may present certificates.
+	TLS TLS `koanf:"tls"`
+	// OpenReflection serves gRPC server reflection to unauthenticated callers too. Default
+	// false: reflection is for authenticated principals.
+	OpenReflection bool `koanf:"open_reflection"`
 	// MaxResponseBytes bounds each message of a Subscribe or Tail stream and each page of
 	// ListEvents, in bytes; an event larger than that goes out alone. Default 1 MiB.
 	MaxResponseBytes int `koanf:"max_response_bytes"`
@@ -161,6 +224,7 @@ func Default() Config {
 		HTTP:            HTTP{Addr: ":8080", BodyLimit: 1 << 20, MaxInFlight: 2048},
 		Providers:       Providers{MoveAPI: MoveAPI{Tolerance: 5 * time.Minute}},
 		GRPC:            GRPC{Addr: "127.0.0.1:9090", MaxResponseBytes: 1 << 20},
+		API:             API{Addr: "127.0.0.1:9091"},
 		DataDir:         "data",
 		ShutdownTimeout: 15 * time.Second,
 		EventLog: EventLog{
@@ -179,8 +243,9 @@ func Default() Config {
 func RegisterFlags(fs *pflag.FlagSet) {
 	d := Default()
 	fs.String("config", "", "YAML configuration file (also "+EnvPrefix+"CONFIG)")
-	fs.String("http-addr", d.HTTP.Addr, "HTTP listen address: webhooks, gateway, /healthz, /readyz")
-	fs.String("grpc-addr", d.GRPC.Addr, "gRPC listen address")
+	fs.String("http-addr", d.HTTP.Addr, "public HTTP listen address: webhooks, /healthz, /readyz")
+	fs.String("grpc-addr", d.GRPC.Addr, "internal gRPC listen address")
+	fs.String("api-addr", d.API.Addr, "internal HTTP listen address (the HTTP mapping of the events and quarantine APIs)")
 	fs.String("data-dir", d.DataDir, "directory for the embedded event log")
 	fs.Duration("shutdown-timeout", d.ShutdownTimeout, "how long a graceful shutdown may take")
 	fs.String("nats-url", d.EventLog.NATSURL, "external NATS server or cluster (default: embedded)")
@@ -304,10 +369,13 @@ func (c Config) check() error {
 	if c.EventLog.Replicas < 1 || c.EventLog.Replicas > 5 {
 		return fmt.Errorf("%w: eventlog.replicas %d: want 1 to 5", ErrInvalid, c.EventLog.Replicas)
 	}
-	for name, addr := range map[string]string{"http.addr": c.HTTP.Addr, "grpc.addr": c.GRPC.Addr} {
+	for name, addr := range map[string]string{"http.addr": c.HTTP.Addr, "grpc.addr": c.GRPC.Addr, "api.addr": c.API.Addr} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return fmt.Errorf("%w: %s %q: %w", ErrInvalid, name, addr, err)
 		}
+	}
+	if err := c.checkDoors(); err != nil {
+		return err
 	}
 	if c.HTTP.BodyLimit < 1 {
 		return fmt.Errorf("%w: http.body_limit must be positive", ErrInvalid)
@@ -329,3 +397,41 @@ func (c Config) check() error {
 
 // Getenv is os.Getenv, for callers of Load.
 func Getenv(name string) string { return os.Getenv(name) }
+
+// checkDoors refuses configurations that open the internal doors to anyone: an internal listener
+// beyond loopback with no principal to authenticate, the embedded NATS listening without a
+// token, TLS files given by halves.
+func (c Config) checkDoors() error {
+	if len(c.Auth.Principals) == 0 {
+		for name, addr := range map[string]string{"grpc.addr": c.GRPC.Addr, "api.addr": c.API.Addr} {
+			if !Loopback(addr) {
+				return fmt.Errorf("%w: %s %q is beyond loopback but no auth.principals are configured: anyone could read every event (configure principals, or listen on 127.0.0.1)", ErrInvalid, name, addr)
+			}
+		}
+	}
+	if c.EventLog.NATSListen != "" && c.EventLog.NATSListenToken == "" {
+		return fmt.Errorf("%w: eventlog.nats_listen needs eventlog.nats_listen_token: NATS clients could otherwise publish forged events", ErrInvalid)
+	}
+	for name, t := range map[string]TLS{"http.tls": c.HTTP.TLS, "grpc.tls": c.GRPC.TLS, "api.tls": c.API.TLS} {
+		if (t.CertFile == "") != (t.KeyFile == "") {
+			return fmt.Errorf("%w: %s needs both cert_file and key_file", ErrInvalid, name)
+		}
+	}
+	if c.Auth.ClientCAFile != "" && c.GRPC.TLS.CertFile == "" && c.API.TLS.CertFile == "" {
+		return fmt.Errorf("%w: auth.client_ca_file needs TLS on grpc or api (grpc.tls, api.tls)", ErrInvalid)
+	}
+	return nil
+}
+
+// Loopback reports whether a listen address binds loopback only.
+func Loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

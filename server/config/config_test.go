@@ -85,16 +85,16 @@ func TestLoad(t *testing.T) {
 		{
 			name: "env_over_file",
 			args: []string{"--config", file},
-			env:  map[string]string{"HOOKSTREAM_GRPC_ADDR": "0.0.0.0:9999", "HOOKSTREAM_SHUTDOWN_TIMEOUT": "3s", "HOOKSTREAM_DATA_DIR": "/tmp/x"},
+			env:  map[string]string{"HOOKSTREAM_GRPC_ADDR": "127.0.0.2:9999", "HOOKSTREAM_SHUTDOWN_TIMEOUT": "3s", "HOOKSTREAM_DATA_DIR": "/tmp/x"},
 			want: withDefaults(func(c *config.Config) {
-				c.HTTP.Addr, c.GRPC.Addr, c.DataDir, c.ShutdownTimeout = "127.0.0.1:7000", "0.0.0.0:9999", "/tmp/x", 3*time.Second
+				c.HTTP.Addr, c.GRPC.Addr, c.DataDir, c.ShutdownTimeout = "127.0.0.1:7000", "127.0.0.2:9999", "/tmp/x", 3*time.Second
 				c.Listeners = map[string]config.Listener{"0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a": {DefaultType: "itsm.event", HMAC: config.ListenerHMAC{Algorithm: "sha256", Encoding: "hex"}}}
 			}),
 		},
 		{
 			name: "flags_over_env_and_file",
 			args: []string{"--config", file, "--grpc-addr", "127.0.0.1:1", "--data-dir", "d"},
-			env:  map[string]string{"HOOKSTREAM_GRPC_ADDR": "0.0.0.0:9999"},
+			env:  map[string]string{"HOOKSTREAM_GRPC_ADDR": "127.0.0.2:9999"},
 			want: withDefaults(func(c *config.Config) {
 				c.HTTP.Addr, c.GRPC.Addr, c.DataDir = "127.0.0.1:7000", "127.0.0.1:1", "d"
 				c.Listeners = map[string]config.Listener{"0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a": {DefaultType: "itsm.event", HMAC: config.ListenerHMAC{Algorithm: "sha256", Encoding: "hex"}}}
@@ -107,6 +107,18 @@ func TestLoad(t *testing.T) {
 		{name: "empty_data_dir", args: []string{"--data-dir", ""}, wantErr: config.ErrInvalid},
 		{name: "missing_file", args: []string{"--config", filepath.Join(dir, "none.yaml")}, wantErr: config.ErrInvalid},
 		{name: "bad_yaml", args: []string{"--config", bad}, wantErr: config.ErrInvalid},
+		{name: "grpc_beyond_loopback_without_principals", args: []string{"--grpc-addr", "0.0.0.0:9090"}, wantErr: config.ErrInvalid},
+		{name: "grpc_all_interfaces_without_principals", args: []string{"--grpc-addr", ":9090"}, wantErr: config.ErrInvalid},
+		{name: "api_beyond_loopback_without_principals", env: map[string]string{"HOOKSTREAM_API_ADDR": "10.0.0.5:9091"}, wantErr: config.ErrInvalid},
+		{name: "nats_listen_without_token", args: []string{"--nats-listen", "127.0.0.1:4222"}, wantErr: config.ErrInvalid},
+		{name: "tls_cert_without_key", env: map[string]string{"HOOKSTREAM_GRPC_TLS_CERT_FILE": "c.pem"}, wantErr: config.ErrInvalid},
+		{name: "client_ca_without_tls", env: map[string]string{"HOOKSTREAM_AUTH_CLIENT_CA_FILE": "ca.pem"}, wantErr: config.ErrInvalid},
+		{
+			name: "nats_listen_with_token",
+			args: []string{"--nats-listen", "127.0.0.1:4222"},
+			env:  map[string]string{"HOOKSTREAM_EVENTLOG_NATS_LISTEN_TOKEN": "t"},
+			want: withDefaults(func(c *config.Config) { c.EventLog.NATSListen, c.EventLog.NATSListenToken = "127.0.0.1:4222", "t" }),
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

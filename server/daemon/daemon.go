@@ -16,19 +16,23 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/test/bufconn"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/hookstream/hookstream/server/auth"
 	"github.com/hookstream/hookstream/server/config"
 	"github.com/hookstream/hookstream/server/eventlog"
 	"github.com/hookstream/hookstream/server/gateway"
 	"github.com/hookstream/hookstream/server/ingest"
 	"github.com/hookstream/hookstream/server/quarantine"
 	"github.com/hookstream/hookstream/server/stream"
+	"github.com/hookstream/hookstream/server/tlsconf"
 )
 
 // HTTP server timeouts. Providers send small bodies and expect an answer within seconds (MVMNT:
@@ -50,33 +54,54 @@ const (
 )
 
 // Server is a hookstream process bound to its listeners. Create it with New, run it with Run.
+//
+// It has two doors. The public listener (http.addr) serves the webhook routes, /healthz and
+// /readyz, nothing else: providers reach it. The internal API listens on grpc.addr (gRPC: the
+// services, health, reflection) and api.addr (the HTTP mapping of EventService and
+// QuarantineService), on loopback unless principals are configured; every internal call is
+// authenticated and authorized by one authorizer (package auth).
 type Server struct {
 	cfg    config.Config
 	log    *slog.Logger
 	events *eventlog.Log
 	stream *stream.Service
-	grpc   *grpc.Server
-	http   *http.Server
+	authz  *auth.Authorizer
 	health *health.Server
 	ready  atomic.Bool
 
-	grpcLis net.Listener
-	httpLis net.Listener
-	conn    *grpc.ClientConn // to our own gRPC server, for EventService's HTTP routes
-	front   *gateway.Handler
+	grpc     *grpc.Server // the internal gRPC listener's
+	inproc   *grpc.Server // the API door's way to the services, in the process only
+	http     *http.Server // public
+	api      *http.Server // internal HTTP
+	grpcLis  net.Listener
+	httpLis  net.Listener
+	apiLis   net.Listener
+	inprocLn *bufconn.Listener
+	conn     *grpc.ClientConn // to inproc, for the API door
+	front    *gateway.Handler
 }
 
 // New opens the event log, binds the listeners named in cfg and builds the servers. It returns
-// an error if the log cannot be opened or an address cannot be bound. The caller must call Run,
-// which closes the listeners and the log when it returns.
+// an error if the log cannot be opened, the authentication or TLS settings cannot be used (those
+// errors wrap config.ErrInvalid) or an address cannot be bound. The caller must call Run, which
+// closes the listeners and the log when it returns.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	principals, err := auth.PrincipalsFrom(cfg.Auth, config.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
+	}
+	authn, err := auth.NewAuthenticator(principals)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
+	}
 	lo := eventlog.OptionsFrom(cfg)
 	lo.Logger = log
 	events, err := eventlog.Open(ctx, lo)
 	if err != nil {
 		return nil, fmt.Errorf("open event log: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, events: events, health: health.NewServer()}
+	s := &Server{cfg: cfg, log: log, events: events, health: health.NewServer(),
+		authz: auth.NewAuthorizer(authn, auth.AuthorizerOptions{OpenReflection: cfg.GRPC.OpenReflection, Logger: log})}
 	if err := s.build(ctx); err != nil {
 		s.closeEarly()
 		return nil, err
@@ -84,7 +109,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	return s, nil
 }
 
-// build makes the services, binds the listeners and builds both servers.
+// build makes the services, binds the listeners and builds the servers.
 func (s *Server) build(ctx context.Context) error {
 	listeners := make(map[string]ingest.Listener, len(s.cfg.Listeners))
 	for id, l := range s.cfg.Listeners {
@@ -101,13 +126,37 @@ func (s *Server) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.listen(); err != nil {
+		return err
+	}
+	if err := s.buildGRPC(webhooks, quarantineService); err != nil {
+		return err
+	}
+	if err := s.buildPublic(ctx, webhooks); err != nil {
+		return err
+	}
+	return s.buildAPI(ctx)
+}
+
+func (s *Server) listen() error {
+	var err error
 	if s.grpcLis, err = net.Listen("tcp", s.cfg.GRPC.Addr); err != nil {
 		return fmt.Errorf("listen grpc: %w", err)
 	}
 	if s.httpLis, err = net.Listen("tcp", s.cfg.HTTP.Addr); err != nil {
 		return fmt.Errorf("listen http: %w", err)
 	}
-	s.grpc = grpc.NewServer(
+	if s.apiLis, err = net.Listen("tcp", s.cfg.API.Addr); err != nil {
+		return fmt.Errorf("listen api: %w", err)
+	}
+	s.inprocLn = bufconn.Listen(1 << 20)
+	return nil
+}
+
+// buildGRPC builds the internal gRPC server, and the in-process one the API door calls: both
+// authorize every call with the same interceptors.
+func (s *Server) buildGRPC(webhooks *ingest.Service, quarantineService *quarantine.Service) error {
+	opts := []grpc.ServerOption{
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             minClientPingInterval,
 			PermitWithoutStream: true,
@@ -116,34 +165,36 @@ func (s *Server) build(ctx context.Context) error {
 			Time:    serverPingInterval,
 			Timeout: serverPingTimeout,
 		}),
-	)
+		grpc.ChainUnaryInterceptor(s.authz.Unary()),
+		grpc.ChainStreamInterceptor(s.authz.Stream()),
+	}
+	tlsCfg, err := tlsconf.Server(tlsconf.Files{CertFile: s.cfg.GRPC.TLS.CertFile, KeyFile: s.cfg.GRPC.TLS.KeyFile, ClientCAFile: s.cfg.Auth.ClientCAFile}, s.log)
+	if err != nil {
+		return fmt.Errorf("%w: grpc.tls: %w", config.ErrInvalid, err)
+	}
+	s.inproc = grpc.NewServer(opts...)
+	hookstreamv1.RegisterEventServiceServer(s.inproc, s.stream)
+	hookstreamv1.RegisterQuarantineServiceServer(s.inproc, quarantineService)
+	if tlsCfg != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+	}
+	s.grpc = grpc.NewServer(opts...)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	hookstreamv1.RegisterWebhookServiceServer(s.grpc, webhooks)
 	hookstreamv1.RegisterEventServiceServer(s.grpc, s.stream)
 	hookstreamv1.RegisterQuarantineServiceServer(s.grpc, quarantineService)
-	return s.buildHTTP(ctx, webhooks)
+	return nil
 }
 
-// buildHTTP builds the HTTP server: the front door, /healthz and /readyz.
-func (s *Server) buildHTTP(ctx context.Context, webhooks *ingest.Service) error {
-	// EventService's HTTP routes go through a client connection to the gRPC server (Tail is a
-	// stream); the webhook routes call the ingestion core in-process. Its answers are bounded
-	// (grpc.max_response_bytes, or one event of at most the log's largest): room for either.
-	var err error
-	s.conn, err = grpc.NewClient(s.grpcLis.Addr().String(),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(max(s.cfg.GRPC.MaxResponseBytes, s.events.MaxEventBytes())+64<<10)))
-	if err != nil {
-		return fmt.Errorf("grpc client: %w", err)
-	}
+// buildPublic builds the public HTTP server: the front door, /healthz and /readyz.
+func (s *Server) buildPublic(ctx context.Context, webhooks *ingest.Service) error {
 	moveapi, movement, mvmnt, gwListeners, err := verifiers(s.cfg, s.log)
 	if err != nil {
 		return err
 	}
 	s.front, err = gateway.New(ctx, gateway.Options{
 		Webhooks:    webhooks,
-		Events:      s.conn,
 		MoveAPI:     moveapi,
 		Movement:    movement,
 		MVMNT:       mvmnt,
@@ -156,7 +207,7 @@ func (s *Server) buildHTTP(ctx context.Context, webhooks *ingest.Service) error 
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/", s.front)
+	mux.Handle("/webhooks/", s.front)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		w.Write([]byte("ok\n"))
@@ -168,15 +219,52 @@ func (s *Server) buildHTTP(ctx context.Context, webhooks *ingest.Service) error 
 		}
 		w.Write([]byte("ready\n"))
 	})
-	s.http = &http.Server{
-		Handler:           mux,
+	s.http, err = s.httpServer(mux, tlsconf.Files{CertFile: s.cfg.HTTP.TLS.CertFile, KeyFile: s.cfg.HTTP.TLS.KeyFile})
+	if err != nil {
+		return fmt.Errorf("%w: http.tls: %w", config.ErrInvalid, err)
+	}
+	return nil
+}
+
+// buildAPI builds the internal HTTP server: EventService's and QuarantineService's HTTP routes,
+// through a client connection to the in-process gRPC server (Tail is a stream). Its answers are
+// bounded (grpc.max_response_bytes, or one event of at most the log's largest): the connection
+// takes either.
+func (s *Server) buildAPI(ctx context.Context) error {
+	var err error
+	s.conn, err = grpc.NewClient("passthrough:///hookstream-inproc",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.inprocLn.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(max(s.cfg.GRPC.MaxResponseBytes, s.events.MaxEventBytes())+64<<10)))
+	if err != nil {
+		return fmt.Errorf("grpc client: %w", err)
+	}
+	api, err := gateway.NewAPI(ctx, gateway.APIOptions{Conn: s.conn, Authenticate: s.authz.HTTP, Forward: s.authz.Forward, Logger: s.log})
+	if err != nil {
+		return err
+	}
+	s.api, err = s.httpServer(api, tlsconf.Files{CertFile: s.cfg.API.TLS.CertFile, KeyFile: s.cfg.API.TLS.KeyFile, ClientCAFile: s.cfg.Auth.ClientCAFile})
+	if err != nil {
+		return fmt.Errorf("%w: api.tls: %w", config.ErrInvalid, err)
+	}
+	return nil
+}
+
+// httpServer is an HTTP server of h with hookstream's timeouts, and TLS when f has a certificate.
+func (s *Server) httpServer(h http.Handler, f tlsconf.Files) (*http.Server, error) {
+	tlsCfg, err := tlsconf.Server(f, s.log)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Server{
+		Handler:           h,
+		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	return nil
+	}, nil
 }
 
 // closeEarly releases what New acquired when New fails half way.
@@ -184,11 +272,10 @@ func (s *Server) closeEarly() {
 	if s.conn != nil {
 		s.conn.Close()
 	}
-	if s.grpcLis != nil {
-		s.grpcLis.Close()
-	}
-	if s.httpLis != nil {
-		s.httpLis.Close()
+	for _, l := range []net.Listener{s.grpcLis, s.httpLis, s.apiLis} {
+		if l != nil {
+			l.Close()
+		}
 	}
 	s.events.Close()
 }
@@ -196,58 +283,83 @@ func (s *Server) closeEarly() {
 // Unauthorized returns how many webhook requests were answered 401.
 func (s *Server) Unauthorized() int64 { return s.front.Unauthorized() }
 
-// GRPCAddr is the address the gRPC server listens on.
+// GRPCAddr is the address the internal gRPC server listens on.
 func (s *Server) GRPCAddr() net.Addr { return s.grpcLis.Addr() }
 
-// HTTPAddr is the address the HTTP server listens on.
+// HTTPAddr is the address the public HTTP server (webhooks) listens on.
 func (s *Server) HTTPAddr() net.Addr { return s.httpLis.Addr() }
 
-// Run serves until ctx is done or a server fails, then shuts both servers down gracefully:
+// APIAddr is the address the internal HTTP server (the API's HTTP mapping) listens on.
+func (s *Server) APIAddr() net.Addr { return s.apiLis.Addr() }
+
+// Run serves until ctx is done or a server fails, then shuts every server down gracefully:
 // readiness and gRPC health turn NOT_SERVING first, then in-flight requests and streams get up to
 // the configured shutdown timeout to finish. It returns nil after a clean shutdown.
 func (s *Server) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := s.grpc.Serve(s.grpcLis); err != nil {
-			return fmt.Errorf("serve grpc: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		if err := s.http.Serve(s.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("serve http: %w", err)
-		}
-		return nil
-	})
+	serveGRPC := func(name string, srv *grpc.Server, l net.Listener) {
+		g.Go(func() error {
+			if err := srv.Serve(l); err != nil {
+				return fmt.Errorf("serve %s: %w", name, err)
+			}
+			return nil
+		})
+	}
+	serveHTTP := func(name string, srv *http.Server, l net.Listener) {
+		g.Go(func() error {
+			var err error
+			if srv.TLSConfig != nil {
+				err = srv.ServeTLS(l, "", "")
+			} else {
+				err = srv.Serve(l)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve %s: %w", name, err)
+			}
+			return nil
+		})
+	}
+	serveGRPC("grpc", s.grpc, s.grpcLis)
+	serveGRPC("in-process grpc", s.inproc, s.inprocLn)
+	serveHTTP("http", s.http, s.httpLis)
+	serveHTTP("api", s.api, s.apiLis)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.ready.Store(true)
-	s.log.Info("hookstream serving", "http", s.HTTPAddr().String(), "grpc", s.GRPCAddr().String())
-
+	s.log.Info("hookstream serving", "http", s.HTTPAddr().String(), "grpc", s.GRPCAddr().String(), "api", s.APIAddr().String(), "internal_auth", !s.authz.Open())
 	g.Go(func() error {
 		<-gctx.Done()
-		s.ready.Store(false)
-		s.health.Shutdown()
-		s.stream.Drain() // subscribers get "draining" and reconnect elsewhere at once
-		s.log.Info("hookstream shutting down", "timeout", s.cfg.ShutdownTimeout)
-		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
-		defer cancel()
-		err := s.http.Shutdown(sctx)
-		stopped := make(chan struct{})
-		go func() { s.grpc.GracefulStop(); close(stopped) }()
-		select {
-		case <-stopped:
-		case <-sctx.Done():
-			s.grpc.Stop()
-			<-stopped
-		}
-		if err != nil {
-			return fmt.Errorf("shutdown http: %w", err)
-		}
-		return nil
+		return s.shutdown()
 	})
 	err := g.Wait()
 	// Only now: every request and stream has ended, so nothing acknowledged is in flight.
 	s.conn.Close()
 	s.events.Close()
 	return err
+}
+
+// shutdown stops the servers: readiness first, then streams are drained, then requests and
+// streams get the shutdown timeout.
+func (s *Server) shutdown() error {
+	s.ready.Store(false)
+	s.health.Shutdown()
+	s.stream.Drain() // subscribers get "draining" and reconnect elsewhere at once
+	s.log.Info("hookstream shutting down", "timeout", s.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	httpErr := s.http.Shutdown(sctx)
+	apiErr := s.api.Shutdown(sctx)
+	for _, srv := range []*grpc.Server{s.grpc, s.inproc} {
+		stopped := make(chan struct{})
+		go func() { srv.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-sctx.Done():
+			srv.Stop()
+			<-stopped
+		}
+	}
+	if err := errors.Join(httpErr, apiErr); err != nil {
+		return fmt.Errorf("shutdown http: %w", err)
+	}
+	return nil
 }

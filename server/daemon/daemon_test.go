@@ -32,7 +32,7 @@ import (
 func start(t *testing.T) (s *daemon.Server, cancel context.CancelFunc, done <-chan struct{}, runErr *error) {
 	t.Helper()
 	cfg := config.Default()
-	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.HTTP.Addr, cfg.API.Addr = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.GRPC.Addr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	s, err := daemon.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -147,7 +147,7 @@ func TestServe(t *testing.T) {
 	t.Run("http_tail_and_list", func(t *testing.T) {
 		tctx, cancelTail := context.WithTimeout(ctx, 5*time.Second)
 		defer cancelTail()
-		req, _ := http.NewRequestWithContext(tctx, http.MethodGet, "http://"+s.HTTPAddr().String()+"/v1/events:tail?start.policy=POLICY_ALL", nil)
+		req, _ := http.NewRequestWithContext(tctx, http.MethodGet, "http://"+s.APIAddr().String()+"/v1/events:tail?start.policy=POLICY_ALL", nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -157,14 +157,27 @@ func TestServe(t *testing.T) {
 		if err != nil || !bytes.Contains(line, []byte(`"type":"job.state.started"`)) {
 			t.Errorf("tail over HTTP: %s %v", line, err)
 		}
-		list, err := http.Get("http://" + s.HTTPAddr().String() + "/v1/events?page_size=10")
+		list, err := http.Get("http://" + s.APIAddr().String() + "/v1/events?page_size=10")
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(list.Body)
 		list.Body.Close()
-		if list.StatusCode != 200 || !bytes.Contains(body, []byte(`"dedup_key":"msg_daemon"`)) || list.Header.Get("X-Request-Id") == "" {
+		if list.StatusCode != 200 || !bytes.Contains(body, []byte(`"dedup_key":"grpc/msg_daemon"`)) {
 			t.Errorf("list over HTTP: %d %s", list.StatusCode, body)
+		}
+	})
+
+	t.Run("public_door_serves_no_events", func(t *testing.T) {
+		for _, path := range []string{"/v1/events", "/v1/events:tail", "/v1/quarantine", "/v1/events/01a2f000-0000-7000-8000-0000000000ff"} {
+			resp, err := http.Get("http://" + s.HTTPAddr().String() + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNotFound {
+				t.Errorf("public GET %s: status %d, want 404", path, resp.StatusCode)
+			}
 		}
 	})
 
@@ -202,7 +215,7 @@ func TestListEventsOverHTTPIsBounded(t *testing.T) {
 	t.Parallel()
 	const listener = "0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a"
 	cfg := config.Default()
-	cfg.HTTP.Addr, cfg.GRPC.Addr, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
+	cfg.HTTP.Addr, cfg.GRPC.Addr, cfg.API.Addr, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
 	cfg.Listeners = map[string]config.Listener{listener: {Insecure: true, DefaultType: "notification"}}
 	s, err := daemon.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -212,12 +225,12 @@ func TestListEventsOverHTTPIsBounded(t *testing.T) {
 	stopped := make(chan struct{})
 	go func() { s.Run(ctx); close(stopped) }()
 	t.Cleanup(func() { cancel(); <-stopped })
-	base := "http://" + s.HTTPAddr().String()
+	public, base := "http://"+s.HTTPAddr().String(), "http://"+s.APIAddr().String()
 
 	const n = 12
 	for i := range n {
 		body := fmt.Sprintf(`{"event_type":"big","n":%d,"pad":"%s"}`, i, strings.Repeat("x", 400<<10))
-		resp, err := http.Post(base+"/webhooks/v1/listeners/"+listener+"/notify", "application/json", strings.NewReader(body))
+		resp, err := http.Post(public+"/webhooks/v1/listeners/"+listener+"/notify", "application/json", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}

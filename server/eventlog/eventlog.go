@@ -62,6 +62,9 @@ type Options struct {
 	// ClientAddr, when set, makes the embedded server listen for NATS clients on host:port (for
 	// the nats CLI or a second process). Empty: no listener, only the in-process connection.
 	ClientAddr string
+	// ClientToken is the token every NATS client of the embedded server must present; required
+	// with ClientAddr, since a client could otherwise publish forged events.
+	ClientToken string
 	// Durability of the embedded server: DurabilityAlways or DurabilityOS. With URL it is the
 	// cluster's own setting (sync_always on its servers, replicas): hookstream cannot change it.
 	Durability Durability
@@ -113,6 +116,8 @@ func (o Options) check() error {
 		return fmt.Errorf("%w: body limit %d: want 1 to %d bytes", ErrInvalidOptions, o.BodyLimit, MaxBodyLimit)
 	case o.URL == "" && o.DataDir == "":
 		return fmt.Errorf("%w: data dir is empty", ErrInvalidOptions)
+	case o.ClientAddr != "" && o.ClientToken == "":
+		return fmt.Errorf("%w: a NATS listener needs a client token", ErrInvalidOptions)
 	}
 	return nil
 }
@@ -183,7 +188,7 @@ func (l *Log) connect(o Options) error {
 		if l.ns, err = startEmbedded(o); err != nil {
 			return err
 		}
-		l.nc, err = nats.Connect("", nats.InProcessServer(l.ns), nats.Name("hookstream"), nats.MaxReconnects(-1))
+		l.nc, err = nats.Connect("", nats.InProcessServer(l.ns), nats.Name("hookstream"), nats.MaxReconnects(-1), nats.Token(o.ClientToken))
 	} else {
 		l.nc, err = nats.Connect(o.URL, nats.Name("hookstream"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(false))
 	}
@@ -278,6 +283,8 @@ func startEmbedded(o Options) (*server.Server, error) {
 		DontListen: o.ClientAddr == "",
 		// Room for the largest quarantine entry the body limit allows (see EventBudget).
 		MaxPayload: int32(entryBudget(o.BodyLimit)),
+		// Empty without a listener: the in-process connection needs none.
+		Authorization: o.ClientToken,
 	}
 	if o.ClientAddr != "" {
 		host, port, err := net.SplitHostPort(o.ClientAddr)
@@ -363,6 +370,7 @@ func OptionsFrom(c config.Config) Options {
 		DataDir:          c.DataDir,
 		URL:              c.EventLog.NATSURL,
 		ClientAddr:       c.EventLog.NATSListen,
+		ClientToken:      c.EventLog.NATSListenToken,
 		Durability:       Durability(c.EventLog.Durability),
 		Replicas:         c.EventLog.Replicas,
 		MaxAge:           c.EventLog.MaxAge,

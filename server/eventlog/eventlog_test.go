@@ -265,3 +265,25 @@ func TestDefaultsFromConfig(t *testing.T) {
 		t.Errorf("Open without the options' values: got %v, want ErrInvalidOptions (no defaults below config)", err)
 	}
 }
+
+// TestClientListenerNeedsToken opens the embedded server's NATS listener: a client without the
+// token cannot connect (so cannot publish forged events), one with it can; and a listener without
+// a token is refused at Open.
+func TestClientListenerNeedsToken(t *testing.T) {
+	t.Parallel()
+	l := open(t, func(o *eventlog.Options) { o.ClientAddr, o.ClientToken = "127.0.0.1:0", "s3cret-nats-token" })
+	if nc, err := nats.Connect(l.ClientURL()); err == nil {
+		nc.Close()
+		t.Errorf("a client without the token connected")
+	}
+	nc, err := nats.Connect(l.ClientURL(), nats.Token("s3cret-nats-token"))
+	if err != nil {
+		t.Fatalf("a client with the token: %v", err)
+	}
+	nc.Close()
+	o := eventlog.DefaultOptions(t.TempDir())
+	o.ClientAddr = "127.0.0.1:0"
+	if _, err := eventlog.Open(context.Background(), o); !errors.Is(err, eventlog.ErrInvalidOptions) {
+		t.Errorf("a listener without a token: got %v, want ErrInvalidOptions", err)
+	}
+}

@@ -52,27 +52,6 @@ func (h *Handler) writeRoutingError(ctx context.Context, _ *runtime.ServeMux, _ 
 	h.fail(w, listener, http.StatusMethodNotAllowed, codes.Unimplemented, "method_not_allowed", "only POST is accepted")
 }
 
-// writeEventsError is the EventService mux's error handler. Statuses whose text may come from
-// the gRPC connection itself (transport failures, message size limits) are answered with a
-// public message of their code; the others are the service's own.
-func (h *Handler) writeEventsError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
-	st := status.Convert(err)
-	public := map[codes.Code]string{
-		codes.Unavailable:       "the event log is unavailable, retry later",
-		codes.ResourceExhausted: "the answer is too large or the server is busy: ask for a smaller page, or retry later",
-		codes.Internal:          "internal error",
-		codes.Unknown:           "internal error",
-		codes.DataLoss:          "a stored event could not be read",
-		codes.DeadlineExceeded:  "the request timed out",
-		codes.Canceled:          "the request was canceled",
-	}
-	if msg, ok := public[st.Code()]; ok {
-		h.o.Logger.Warn("events request failed", "path", r.URL.Path, "code", st.Code().String(), "err", st.Message())
-		st = status.New(st.Code(), msg)
-	}
-	writeStatus(w, false, runtime.HTTPStatusFromCode(st.Code()), st)
-}
-
 // writeStatus writes st as the body: a google.rpc.Status, or in the listener contract's format
 // {"error":{"code","message"}}. 503 and 429 carry Retry-After.
 func writeStatus(w http.ResponseWriter, listener bool, httpStatus int, st *status.Status) {

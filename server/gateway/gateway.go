@@ -9,8 +9,8 @@
 // statuses and are written as the route's error body with the matching HTTP status (400 with the
 // violated fields, 404, 503 with Retry-After); nothing here decodes, quarantines or guesses.
 //
-// EventService's HTTP routes (Tail, GetEvent, ListEvents) are served from a second mux, through
-// a client connection to the gRPC server (Tail is a stream).
+// The internal API's HTTP mapping (EventService and QuarantineService) is another handler, NewAPI,
+// served on the internal listener: the public door serves webhooks only.
 package gateway
 
 import (
@@ -20,12 +20,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/grpc"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/convert"
@@ -54,9 +51,6 @@ type Listener struct {
 type Options struct {
 	// Webhooks is the ingestion core the webhook routes call in-process. Required.
 	Webhooks hookstreamv1.WebhookServiceServer
-	// Events is a client connection to the gRPC server, for EventService's HTTP routes (Tail is a
-	// stream, which needs one). Nil: those routes are not served.
-	Events *grpc.ClientConn
 	// MoveAPI, Movement and MVMNT check each provider's requests. A nil Verifier accepts nothing
 	// (401): hookstream is secure by default.
 	MoveAPI, Movement, MVMNT Verifier
@@ -78,13 +72,12 @@ type Handler struct {
 	o            Options
 	routes       map[string]webhookRoute // by path template
 	webhooks     *runtime.ServeMux
-	events       *runtime.ServeMux // nil without Options.Events
-	inFlight     chan struct{}     // one element per webhook request being handled
+	inFlight     chan struct{} // one element per webhook request being handled
 	unauthorized atomic.Int64
 	overloaded   atomic.Int64
 }
 
-// New builds the front door. ctx bounds the client connection's use by the EventService routes.
+// New builds the front door.
 func New(ctx context.Context, o Options) (*Handler, error) {
 	switch {
 	case o.Webhooks == nil:
@@ -119,17 +112,6 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 	if err := hookstreamv1.RegisterWebhookServiceHandlerServer(ctx, h.webhooks, o.Webhooks); err != nil {
 		return nil, err
 	}
-	if o.Events != nil {
-		h.events = runtime.NewServeMux(
-			runtime.WithMarshalerOption(runtime.MIMEWildcard, convert.Marshaler()),
-			// Errors of the connection itself (transport, message limits) never reach a client
-			// as they are: each code has a public message.
-			runtime.WithErrorHandler(h.writeEventsError),
-		)
-		if err := hookstreamv1.RegisterEventServiceHandler(ctx, h.events, o.Events); err != nil {
-			return nil, err
-		}
-	}
 	return h, nil
 }
 
@@ -141,24 +123,13 @@ func (h *Handler) Overloaded() int64 { return h.overloaded.Load() }
 
 type requestIDKey struct{}
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. It serves the webhook routes only: anything else is 404
+// with an empty body.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := requestID(r)
 	w.Header().Set("X-Request-Id", id)
 	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
-	if strings.HasPrefix(r.URL.Path, "/webhooks/") {
-		h.webhooks.ServeHTTP(w, r)
-		return
-	}
-	if h.events == nil {
-		http.NotFound(w, r)
-		return
-	}
-	if strings.HasSuffix(r.URL.Path, ":tail") {
-		// Tail streams for as long as the client reads: lift the server's write timeout.
-		http.NewResponseController(w).SetWriteDeadline(time.Time{})
-	}
-	h.events.ServeHTTP(w, r)
+	h.webhooks.ServeHTTP(w, r)
 }
 
 // webhookMarshaler is the webhook mux's marshaler: it writes answers as m does and decodes

@@ -98,7 +98,6 @@ func startOpts(t testing.TB, now func() time.Time, maxInFlight int, set func(*ev
 	}
 	h, err := gateway.New(context.Background(), gateway.Options{
 		Webhooks: in,
-		Events:   conn,
 		MoveAPI:  svix,
 		Movement: verify.Token([]string{movementSecret}),
 		MVMNT:    verify.APIKey("X-Api-Key", []string{mvmntToken, mvmntOldToken}),

@@ -26,6 +26,7 @@ import (
 	moveapiv1 "github.com/hookstream/hookstream/gen/hookstream/moveapi/v1"
 	movementv1 "github.com/hookstream/hookstream/gen/hookstream/movement/v1"
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/hookstream/hookstream/server/auth"
 	"github.com/hookstream/hookstream/server/convert"
 	"github.com/hookstream/hookstream/server/eventlog"
 )
@@ -235,6 +236,10 @@ type incoming struct {
 	// decode is true when the payload is to be decoded from d.Raw (an HTTP delivery or a
 	// redrive), false when the request message carries it (a gRPC producer).
 	decode bool
+	// keySpace starts the dedup keys of a gRPC producer's events, "grpc:<principal>/": a
+	// producer's keys never meet the keys of the provider's own deliveries or of another
+	// producer, so no producer can make a genuine delivery look like a duplicate.
+	keySpace string
 }
 
 // begin starts a request of provider p: from the Delivery in ctx, or from a gRPC producer's raw
@@ -256,7 +261,12 @@ func (s *Service) begin(ctx context.Context, p hookstreamv1.Provider, raw []byte
 	if int64(len(raw)) > s.bodyLimit {
 		return incoming{}, status.Errorf(codes.InvalidArgument, "the payload is %d bytes, more than the limit of %d", len(raw), s.bodyLimit)
 	}
-	return incoming{d: Delivery{Provider: p, Raw: raw, Source: "grpc", ReceivedAt: time.Now()}}, nil
+	// The event records the producer as its source.
+	source := "grpc"
+	if pr, ok := auth.FromContext(ctx); ok {
+		source += ":" + pr.Name
+	}
+	return incoming{d: Delivery{Provider: p, Raw: raw, Source: source, ReceivedAt: time.Now()}, keySpace: source + "/"}, nil
 }
 
 // event fills an envelope; the caller sets the payload.
@@ -268,7 +278,7 @@ func (in incoming) event(typ, dedupKey string, occurred *timestamppb.Timestamp, 
 		Source:     in.d.Source,
 		OccurredAt: occurred,
 		ReceivedAt: timestamppb.New(in.d.ReceivedAt),
-		DedupKey:   dedupKey,
+		DedupKey:   in.keySpace + dedupKey,
 		Raw:        raw,
 		RequestId:  in.d.RequestID,
 	}

@@ -152,7 +152,7 @@ func TestReceiveEachProvider(t *testing.T) {
 				if e.GetId() != r.GetEventId() {
 					t.Errorf("stored id %q, want %q", e.GetId(), r.GetEventId())
 				}
-				if e.GetProvider() != tt.provider || e.GetType() != tt.types[i] || e.GetDedupKey() != tt.dedup[i] || e.GetSource() != "grpc" {
+				if e.GetProvider() != tt.provider || e.GetType() != tt.types[i] || e.GetDedupKey() != "grpc/"+tt.dedup[i] || e.GetSource() != "grpc" {
 					t.Errorf("stored envelope %v/%q/%q/%q, want %v/%q/%q/grpc", e.GetProvider(), e.GetType(), e.GetDedupKey(), e.GetSource(), tt.provider, tt.types[i], tt.dedup[i])
 				}
 				if string(e.GetRaw()) != string(tt.raw[i]) {

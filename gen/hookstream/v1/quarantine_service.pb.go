@@ -8,6 +8,7 @@ package hookstreamv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -684,7 +685,7 @@ var File_hookstream_v1_quarantine_service_proto protoreflect.FileDescriptor
 
 const file_hookstream_v1_quarantine_service_proto_rawDesc = "" +
 	"\n" +
-	"&hookstream/v1/quarantine_service.proto\x12\rhookstream.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19hookstream/v1/event.proto\x1a#hookstream/v1/webhook_service.proto\"\xb2\b\n" +
+	"&hookstream/v1/quarantine_service.proto\x12\rhookstream.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19hookstream/v1/event.proto\x1a#hookstream/v1/webhook_service.proto\"\xb2\b\n" +
 	"\x0fQuarantineEntry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12=\n" +
 	"\x06reason\x18\x02 \x01(\x0e2%.hookstream.v1.QuarantineEntry.ReasonR\x06reason\x12\x16\n" +
@@ -743,11 +744,11 @@ const file_hookstream_v1_quarantine_service_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"\x80\x01\n" +
 	"\x14RedriveEntryResponse\x124\n" +
 	"\x05entry\x18\x01 \x01(\v2\x1e.hookstream.v1.QuarantineEntryR\x05entry\x122\n" +
-	"\breceipts\x18\x02 \x03(\v2\x16.hookstream.v1.ReceiptR\breceipts2\x8f\x02\n" +
-	"\x11QuarantineService\x12T\n" +
-	"\vListEntries\x12!.hookstream.v1.ListEntriesRequest\x1a\".hookstream.v1.ListEntriesResponse\x12K\n" +
-	"\bGetEntry\x12\x1e.hookstream.v1.GetEntryRequest\x1a\x1f.hookstream.v1.GetEntryResponse\x12W\n" +
-	"\fRedriveEntry\x12\".hookstream.v1.RedriveEntryRequest\x1a#.hookstream.v1.RedriveEntryResponseBAZ?github.com/hookstream/hookstream/gen/hookstream/v1;hookstreamv1b\x06proto3"
+	"\breceipts\x18\x02 \x03(\v2\x16.hookstream.v1.ReceiptR\breceipts2\xe9\x02\n" +
+	"\x11QuarantineService\x12l\n" +
+	"\vListEntries\x12!.hookstream.v1.ListEntriesRequest\x1a\".hookstream.v1.ListEntriesResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/quarantine\x12h\n" +
+	"\bGetEntry\x12\x1e.hookstream.v1.GetEntryRequest\x1a\x1f.hookstream.v1.GetEntryResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/quarantine/{id}\x12|\n" +
+	"\fRedriveEntry\x12\".hookstream.v1.RedriveEntryRequest\x1a#.hookstream.v1.RedriveEntryResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x1b/v1/quarantine/{id}:redriveBAZ?github.com/hookstream/hookstream/gen/hookstream/v1;hookstreamv1b\x06proto3"
 
 var (
 	file_hookstream_v1_quarantine_service_proto_rawDescOnce sync.Once

@@ -33,13 +33,16 @@ const (
 // consumer group failed to process within its maximum deliveries (dead letters).
 type QuarantineServiceClient interface {
 	// ListEntries returns quarantined entries, oldest first, a page at a time.
+	// HTTP (internal API): GET /v1/quarantine.
 	ListEntries(ctx context.Context, in *ListEntriesRequest, opts ...grpc.CallOption) (*ListEntriesResponse, error)
 	// GetEntry returns one entry by id; NOT_FOUND when it is unknown or no longer retained.
+	// HTTP (internal API): GET /v1/quarantine/{id}.
 	GetEntry(ctx context.Context, in *GetEntryRequest, opts ...grpc.CallOption) (*GetEntryResponse, error)
 	// RedriveEntry runs an entry through ingestion again: a rejected payload is converted and
 	// validated again (with the schemas now in force) and stored on success; a dead letter is
 	// delivered again to its consumer group. Fails with INVALID_ARGUMENT, naming the violations,
 	// when the payload is still rejected; the entry then stays.
+	// HTTP (internal API): POST /v1/quarantine/{id}:redrive.
 	RedriveEntry(ctx context.Context, in *RedriveEntryRequest, opts ...grpc.CallOption) (*RedriveEntryResponse, error)
 }
 
@@ -90,13 +93,16 @@ func (c *quarantineServiceClient) RedriveEntry(ctx context.Context, in *RedriveE
 // consumer group failed to process within its maximum deliveries (dead letters).
 type QuarantineServiceServer interface {
 	// ListEntries returns quarantined entries, oldest first, a page at a time.
+	// HTTP (internal API): GET /v1/quarantine.
 	ListEntries(context.Context, *ListEntriesRequest) (*ListEntriesResponse, error)
 	// GetEntry returns one entry by id; NOT_FOUND when it is unknown or no longer retained.
+	// HTTP (internal API): GET /v1/quarantine/{id}.
 	GetEntry(context.Context, *GetEntryRequest) (*GetEntryResponse, error)
 	// RedriveEntry runs an entry through ingestion again: a rejected payload is converted and
 	// validated again (with the schemas now in force) and stored on success; a dead letter is
 	// delivered again to its consumer group. Fails with INVALID_ARGUMENT, naming the violations,
 	// when the payload is still rejected; the entry then stays.
+	// HTTP (internal API): POST /v1/quarantine/{id}:redrive.
 	RedriveEntry(context.Context, *RedriveEntryRequest) (*RedriveEntryResponse, error)
 	mustEmbedUnimplementedQuarantineServiceServer()
 }

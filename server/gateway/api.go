@@ -1,0 +1,102 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/hookstream/hookstream/server/convert"
+)
+
+// APIOptions configures NewAPI.
+type APIOptions struct {
+	// Conn is a client connection to the gRPC server that serves EventService and
+	// QuarantineService (Tail is a stream, which needs one). Required.
+	Conn *grpc.ClientConn
+	// Authenticate authenticates each request before it is mapped (401 otherwise) and Forward
+	// hands the gRPC server the principal it found, which authorizes the call there, with the
+	// same rules as gRPC callers (package auth). Required.
+	Authenticate func(http.Handler) http.Handler
+	Forward      func(context.Context, *http.Request) metadata.MD
+	// Logger receives failed requests. Nil: discard.
+	Logger *slog.Logger
+}
+
+// API is the internal API's HTTP mapping: EventService (GET /v1/events, /v1/events/{id},
+// /v1/events:tail) and QuarantineService (GET /v1/quarantine, /v1/quarantine/{id}, POST
+// /v1/quarantine/{id}:redrive), behind authentication. It is an http.Handler, safe for concurrent
+// use.
+type API struct {
+	mux    *runtime.ServeMux
+	next   http.Handler
+	logger *slog.Logger
+}
+
+// NewAPI builds the internal API's HTTP handler.
+func NewAPI(ctx context.Context, o APIOptions) (*API, error) {
+	if o.Conn == nil || o.Authenticate == nil || o.Forward == nil {
+		return nil, errors.New("gateway: the API needs a connection, an authenticator and a forwarder")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &API{logger: o.Logger}
+	a.mux = runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, convert.Marshaler()),
+		// The principal the HTTP side authenticated goes to the gRPC server with the call.
+		runtime.WithMetadata(o.Forward),
+		// Errors of the connection itself (transport, message limits) never reach a client as
+		// they are: each code has a public message.
+		runtime.WithErrorHandler(a.writeError),
+	)
+	if err := hookstreamv1.RegisterEventServiceHandler(ctx, a.mux, o.Conn); err != nil {
+		return nil, err
+	}
+	if err := hookstreamv1.RegisterQuarantineServiceHandler(ctx, a.mux, o.Conn); err != nil {
+		return nil, err
+	}
+	a.next = o.Authenticate(http.HandlerFunc(a.serve))
+	return a, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.next.ServeHTTP(w, r) }
+
+func (a *API) serve(w http.ResponseWriter, r *http.Request) {
+	if strings.HasSuffix(r.URL.Path, ":tail") {
+		// Tail streams for as long as the client reads: lift the server's write timeout.
+		http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+// writeError is the API mux's error handler. Statuses whose text may come from the gRPC
+// connection itself (transport failures, message size limits) are answered with a public message
+// of their code; the others are the services' own.
+func (a *API) writeError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	st := status.Convert(err)
+	public := map[codes.Code]string{
+		codes.Unavailable:       "the event log is unavailable, retry later",
+		codes.ResourceExhausted: "the answer is too large or the server is busy: ask for a smaller page, or retry later",
+		codes.Internal:          "internal error",
+		codes.Unknown:           "internal error",
+		codes.DataLoss:          "a stored event could not be read",
+		codes.DeadlineExceeded:  "the request timed out",
+		codes.Canceled:          "the request was canceled",
+	}
+	if msg, ok := public[st.Code()]; ok {
+		a.logger.Warn("internal request failed", "path", r.URL.Path, "code", st.Code().String(), "err", st.Message())
+		st = status.New(st.Code(), msg)
+	}
+	writeStatus(w, false, runtime.HTTPStatusFromCode(st.Code()), st)
+}
