@@ -27,14 +27,18 @@ import (
 	"github.com/hookstream/hookstream/server/daemon"
 )
 
-// start runs a daemon on loopback ports until the test ends. done is closed when Run returned,
-// with its error in *runErr.
+// start runs a daemon with the default configuration on loopback ports until the test ends.
+// done is closed when Run returned, with its error in *runErr.
 func start(t *testing.T) (s *daemon.Server, cancel context.CancelFunc, done <-chan struct{}, runErr *error) {
 	t.Helper()
 	cfg := config.Default()
-	cfg.HTTP.Addr, cfg.API.Addr = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.GRPC.Addr = "127.0.0.1:0"
-	cfg.DataDir = t.TempDir()
+	cfg.HTTP.Addr, cfg.GRPC.Addr, cfg.API.Addr, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
+	return run(t, cfg)
+}
+
+// run runs a daemon of cfg until the test ends.
+func run(t *testing.T, cfg config.Config) (s *daemon.Server, cancel context.CancelFunc, done <-chan struct{}, runErr *error) {
+	t.Helper()
 	s, err := daemon.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -217,14 +221,7 @@ func TestListEventsOverHTTPIsBounded(t *testing.T) {
 	cfg := config.Default()
 	cfg.HTTP.Addr, cfg.GRPC.Addr, cfg.API.Addr, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
 	cfg.Listeners = map[string]config.Listener{listener: {Insecure: true, DefaultType: "notification"}}
-	s, err := daemon.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	go func() { s.Run(ctx); close(stopped) }()
-	t.Cleanup(func() { cancel(); <-stopped })
+	s, _, _, _ := run(t, cfg)
 	public, base := "http://"+s.HTTPAddr().String(), "http://"+s.APIAddr().String()
 
 	const n = 12

@@ -2,7 +2,6 @@ package ingest_test
 
 import (
 	"context"
-	"os"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -31,18 +30,6 @@ func setup(t *testing.T) (hookstreamv1.WebhookServiceClient, *eventlog.Log) {
 	return env.Webhooks, env.Log
 }
 
-func sample(t *testing.T, path string, m proto.Message) []byte {
-	t.Helper()
-	raw, err := os.ReadFile("../convert/testdata/" + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := convert.Unmarshal(raw, m); err != nil {
-		t.Fatal(err)
-	}
-	return raw
-}
-
 // stored reads the event at seq from the log.
 func stored(t *testing.T, l *eventlog.Log, seq uint64) *hookstreamv1.Event {
 	t.Helper()
@@ -63,11 +50,11 @@ func TestReceiveEachProvider(t *testing.T) {
 	ctx := context.Background()
 
 	mv := &moveapiv1.Webhook{}
-	mvRaw := sample(t, "moveapi/ugc_job_state_completed.json", mv)
+	mvRaw := testenv.Sample(t, "moveapi/ugc_job_state_completed.json", mv)
 	mm := &movementv1.Webhook{}
-	mmRaw := sample(t, "movement/call_finished.json", mm)
+	mmRaw := testenv.Sample(t, "movement/call_finished.json", mm)
 	mt := &mvmntv1.Delivery{}
-	mtRaw := sample(t, "mvmnt/batch_mixed.json", mt)
+	mtRaw := testenv.Sample(t, "mvmnt/batch_mixed.json", mt)
 	body, err := structpb.NewStruct(map[string]any{"event_type": "incident.created", "data": map[string]any{"id": "INC1"}})
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +226,7 @@ func TestUnavailable(t *testing.T) {
 	client, l := setup(t)
 	l.Close()
 	mv := &moveapiv1.Webhook{}
-	raw := sample(t, "moveapi/job_state_started.json", mv)
+	raw := testenv.Sample(t, "moveapi/job_state_started.json", mv)
 	_, err := client.ReceiveMoveApiWebhook(context.Background(), &hookstreamv1.ReceiveMoveApiWebhookRequest{Webhook: mv, WebhookId: "msg_x", Raw: raw})
 	if status.Code(err) != codes.Unavailable {
 		t.Errorf("log closed: got %v, want Unavailable", err)

@@ -57,16 +57,17 @@ func New(t testing.TB) *CA {
 	return ca
 }
 
-var serial = big.NewInt(100)
-
 func (ca *CA) issue(name string, tmpl *x509.Certificate) (certFile, keyFile string, pair tls.Certificate) {
 	ca.t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		ca.t.Fatal(err)
 	}
-	serial = new(big.Int).Add(serial, big.NewInt(1))
-	tmpl.SerialNumber = serial
+	// A random serial: parallel tests issue certificates at once, and a verifier may remember
+	// serials it has seen.
+	if tmpl.SerialNumber, err = rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62)); err != nil {
+		ca.t.Fatal(err)
+	}
 	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {

@@ -7,12 +7,17 @@ package testenv
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/config"
+	"github.com/hookstream/hookstream/server/convert"
 	"github.com/hookstream/hookstream/server/eventlog"
 	"github.com/hookstream/hookstream/server/ingest"
 	"github.com/hookstream/hookstream/server/internal/grpctest"
@@ -142,4 +147,19 @@ func Items(t testing.TB, raw []byte) [][]byte {
 		out[i] = e
 	}
 	return out
+}
+
+// Sample reads a provider payload of convert's testdata (path like "moveapi/job_state_started.json")
+// into m and returns its bytes.
+func Sample(t testing.TB, path string, m proto.Message) []byte {
+	t.Helper()
+	_, here, _, _ := runtime.Caller(0)
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(here), "..", "..", "convert", "testdata", path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := convert.Unmarshal(raw, m); err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
