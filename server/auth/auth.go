@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 )
@@ -47,6 +48,9 @@ type PrincipalConfig struct {
 	// TokenDigests are the SHA-256 digests of its bearer tokens. Tokens are kept and compared as
 	// digests only.
 	TokenDigests [][sha256.Size]byte
+	// JWTSubjects are the subjects ("sub") of the JWTs that are this principal (with a
+	// JWTVerifier).
+	JWTSubjects []string
 	// Certificates are the client certificate identities that are this principal: "CN=<common
 	// name>", "DNS:<name>", "URI:<uri>" or "EMAIL:<address>" (subject alternative names).
 	Certificates []string
@@ -119,9 +123,11 @@ func ParseTokenDigest(s string) ([sha256.Size]byte, error) {
 // Authenticator finds the principal of credentials: a bearer token or a verified client
 // certificate. It is safe for concurrent use.
 type Authenticator struct {
-	byToken []tokenEntry
-	byCert  map[string]*principal
-	byName  map[string]*principal
+	byToken   []tokenEntry
+	byCert    map[string]*principal
+	byName    map[string]*principal
+	bySubject map[string]*principal
+	jwt       *JWTVerifier // nil: JWTs are not accepted
 }
 
 type tokenEntry struct {
@@ -129,10 +135,11 @@ type tokenEntry struct {
 	p      *principal
 }
 
-// NewAuthenticator returns the authenticator of principals. Names, token digests and
-// certificate identities must be unique. Errors wrap ErrConfig.
-func NewAuthenticator(principals []PrincipalConfig) (*Authenticator, error) {
-	a := &Authenticator{byCert: map[string]*principal{}, byName: map[string]*principal{}}
+// NewAuthenticator returns the authenticator of principals, accepting JWTs verified by jwt when
+// it is not nil. Names, token digests, certificate identities and JWT subjects must be unique.
+// Errors wrap ErrConfig.
+func NewAuthenticator(principals []PrincipalConfig, jwt *JWTVerifier) (*Authenticator, error) {
+	a := &Authenticator{byCert: map[string]*principal{}, byName: map[string]*principal{}, bySubject: map[string]*principal{}, jwt: jwt}
 	seen := map[[sha256.Size]byte]string{}
 	for _, c := range principals {
 		if c.Name == "" {
@@ -141,8 +148,11 @@ func NewAuthenticator(principals []PrincipalConfig) (*Authenticator, error) {
 		if _, dup := a.byName[c.Name]; dup {
 			return nil, fmt.Errorf("%w: principal %q is configured twice", ErrConfig, c.Name)
 		}
-		if len(c.TokenDigests) == 0 && len(c.Certificates) == 0 {
-			return nil, fmt.Errorf("%w: principal %q has neither tokens nor certificates", ErrConfig, c.Name)
+		if len(c.TokenDigests) == 0 && len(c.Certificates) == 0 && len(c.JWTSubjects) == 0 {
+			return nil, fmt.Errorf("%w: principal %q has no tokens, certificates or JWT subjects", ErrConfig, c.Name)
+		}
+		if len(c.JWTSubjects) > 0 && jwt == nil {
+			return nil, fmt.Errorf("%w: principal %q has JWT subjects but no JWKS is configured", ErrConfig, c.Name)
 		}
 		p := c.principal()
 		for perm := range p.perms {
@@ -173,6 +183,12 @@ func NewAuthenticator(principals []PrincipalConfig) (*Authenticator, error) {
 				return nil, fmt.Errorf("%w: principals %q and %q share certificate %q", ErrConfig, other.Name, c.Name, id)
 			}
 			a.byCert[id] = p
+		}
+		for _, sub := range c.JWTSubjects {
+			if other, dup := a.bySubject[sub]; dup || sub == "" {
+				return nil, fmt.Errorf("%w: principal %q: JWT subject %q is empty or also %v's", ErrConfig, c.Name, sub, other.Name)
+			}
+			a.bySubject[sub] = p
 		}
 	}
 	return a, nil
@@ -246,6 +262,9 @@ func (a *Authenticator) Authenticate(creds Credentials) (*principal, error) {
 		if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
 			return nil, fmt.Errorf("%w: the authorization is not a bearer token", ErrUnauthenticated)
 		}
+		if a.jwt != nil && looksLikeJWT(tok) {
+			return a.byJWT(tok)
+		}
 		if p := a.token(tok); p != nil {
 			return p, nil
 		}
@@ -255,6 +274,18 @@ func (a *Authenticator) Authenticate(creds Credentials) (*principal, error) {
 		return nil, fmt.Errorf("%w: the client certificate is no principal's", ErrUnauthenticated)
 	}
 	return nil, fmt.Errorf("%w: no credentials", ErrUnauthenticated)
+}
+
+// byJWT returns the principal of a JWT's subject.
+func (a *Authenticator) byJWT(tok string) (*principal, error) {
+	sub, err := a.jwt.subject(tok, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if p := a.bySubject[sub]; p != nil {
+		return p, nil
+	}
+	return nil, fmt.Errorf("%w: %w: subject %q is no principal's", ErrUnauthenticated, errJWT, sub)
 }
 
 // byPrincipalName returns a configured principal.

@@ -24,7 +24,7 @@ func PrincipalsFrom(a config.Auth, getenv func(string) string) ([]PrincipalConfi
 	out := make([]PrincipalConfig, 0, len(names))
 	for _, name := range names {
 		c := a.Principals[name]
-		p := PrincipalConfig{Name: name, Certificates: c.Certificates, Groups: c.Groups}
+		p := PrincipalConfig{Name: name, Certificates: c.Certificates, JWTSubjects: c.JWTSubjects, Groups: c.Groups}
 		for _, d := range c.Tokens {
 			digest, err := ParseTokenDigest(d)
 			if err != nil {
@@ -60,4 +60,20 @@ func PrincipalsFrom(a config.Auth, getenv func(string) string) ([]PrincipalConfi
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// FromConfig returns the authenticator of a configuration's principals (see PrincipalsFrom),
+// accepting JWTs when auth.jwt.jwks_file is set. Errors wrap ErrConfig.
+func FromConfig(a config.Auth, getenv func(string) string) (*Authenticator, error) {
+	principals, err := PrincipalsFrom(a, getenv)
+	if err != nil {
+		return nil, err
+	}
+	var jwt *JWTVerifier
+	if a.JWT != (config.JWT{}) {
+		if jwt, err = NewJWTVerifier(JWTOptions{JWKSFile: a.JWT.JWKSFile, Issuer: a.JWT.Issuer, Audience: a.JWT.Audience}); err != nil {
+			return nil, fmt.Errorf("auth.jwt: %w", err)
+		}
+	}
+	return NewAuthenticator(principals, jwt)
 }

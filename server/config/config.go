@@ -177,8 +177,22 @@ type Auth struct {
 	// ClientCAFile is the CA (PEM) client certificates are verified against, on the internal
 	// listeners with TLS. Empty: no client certificates.
 	ClientCAFile string `koanf:"client_ca_file"`
+	// JWT accepts JWT bearer tokens of one issuer, verified against its keys; a token's subject
+	// names its principal (principals.<name>.jwt_subjects). Off unless jwks_file is set.
+	JWT JWT `koanf:"jwt"`
 	// Principals by name: the callers of the internal API and their permissions.
 	Principals map[string]Principal `koanf:"principals"`
+}
+
+// JWT configures the verification of JWT bearer tokens.
+type JWT struct {
+	// JWKSFile is the issuer's JSON Web Key Set (public keys; RSA, ECDSA or Ed25519), read again
+	// when it changes.
+	JWKSFile string `koanf:"jwks_file"`
+	// Issuer is the "iss" claim every token must carry; required with jwks_file.
+	Issuer string `koanf:"issuer"`
+	// Audience must be one of a token's "aud" values; required with jwks_file.
+	Audience string `koanf:"audience"`
 }
 
 // Principal is one caller of the internal API.
@@ -190,6 +204,9 @@ type Principal struct {
 	TokenFiles []string `koanf:"token_files"`
 	// TokenEnv names environment variables each holding one bearer token.
 	TokenEnv []string `koanf:"token_env"`
+	// JWTSubjects are the subjects ("sub" claim) of the JWTs that are this principal (needs
+	// auth.jwt).
+	JWTSubjects []string `koanf:"jwt_subjects"`
 	// Certificates are the client certificate identities that are this principal: "CN=name",
 	// "DNS:host", "URI:uri" or "EMAIL:address".
 	Certificates []string `koanf:"certificates"`

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/google/go-cmp/cmp"
 	moveapiv1 "github.com/hookstream/hookstream/gen/hookstream/moveapi/v1"
 	movementv1 "github.com/hookstream/hookstream/gen/hookstream/movement/v1"
@@ -568,5 +570,53 @@ func TestOpenReflection(t *testing.T) {
 	_, err := hookstreamv1.NewEventServiceClient(conn).ListEvents(context.Background(), &hookstreamv1.ListEventsRequest{})
 	if status.Code(err) != codes.Unauthenticated {
 		t.Errorf("ListEvents without credentials: got %v, want Unauthenticated", err)
+	}
+}
+
+// TestInternalAPIJWT authenticates by a JWT of the configured issuer, over gRPC and HTTP: the
+// token's subject is the principal, held to its permissions; an expired token is refused.
+func TestInternalAPIJWT(t *testing.T) {
+	t.Parallel()
+	issuer := testca.NewIssuer(t, "k1")
+	jwks := filepath.Join(t.TempDir(), "jwks.json")
+	testca.WriteJWKS(t, jwks, issuer)
+	e := startSecured(t, func(c *config.Config) {
+		c.Auth.JWT = config.JWT{JWKSFile: jwks, Issuer: "https://issuer.internal", Audience: "hookstream"}
+		c.Auth.Principals["workload"] = config.Principal{JWTSubjects: []string{"system:serviceaccount:billing:reader"}, Permissions: []string{"read"}}
+	})
+	token := func(exp time.Duration) string {
+		now := time.Now()
+		return issuer.Sign(jwt.Claims{Issuer: "https://issuer.internal", Audience: jwt.Audience{"hookstream"}, Subject: "system:serviceaccount:billing:reader", Expiry: jwt.NewNumericDate(now.Add(exp))})
+	}
+	e.tokens["jwt"], e.tokens["expired-jwt"] = token(time.Hour), token(-time.Hour)
+	conn, httpc := e.dial(t, nil), e.client(nil)
+	list := func(ctx context.Context) error {
+		_, err := hookstreamv1.NewEventServiceClient(conn).ListEvents(ctx, &hookstreamv1.ListEventsRequest{PageSize: 1})
+		return err
+	}
+	entries := func(ctx context.Context) error {
+		_, err := hookstreamv1.NewQuarantineServiceClient(conn).ListEntries(ctx, &hookstreamv1.ListEntriesRequest{})
+		return err
+	}
+	for _, tt := range []struct {
+		name   string
+		as     string
+		call   func(context.Context) error
+		path   string
+		want   codes.Code
+		status int
+	}{
+		{name: "reads", as: "jwt", call: list, path: "/v1/events?page_size=1", want: codes.OK, status: 200},
+		{name: "without_admin", as: "jwt", call: entries, path: "/v1/quarantine", want: codes.PermissionDenied, status: 403},
+		{name: "expired", as: "expired-jwt", call: list, path: "/v1/events?page_size=1", want: codes.Unauthenticated, status: 401},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := status.Code(tt.call(e.as(tt.as))); got != tt.want {
+				t.Errorf("grpc: got %v, want %v", got, tt.want)
+			}
+			if got := e.get(t, httpc, "GET", tt.path, tt.as); got != tt.status {
+				t.Errorf("GET %s: got %d, want %d", tt.path, got, tt.status)
+			}
+		})
 	}
 }

@@ -86,11 +86,7 @@ type Server struct {
 // errors wrap config.ErrInvalid) or an address cannot be bound. The caller must call Run, which
 // closes the listeners and the log when it returns.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
-	principals, err := auth.PrincipalsFrom(cfg.Auth, config.Getenv)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
-	}
-	authn, err := auth.NewAuthenticator(principals)
+	authn, err := auth.FromConfig(cfg.Auth, config.Getenv)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
