@@ -53,7 +53,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	config.RegisterFlags(serve.Flags())
 	root.AddCommand(serve)
 
-	root.AddCommand(benchCommand(stdout, stderr), bareCommand(stderr), signCommand(stdout))
+	root.AddCommand(benchCommand(stdout, stderr), bareCommand(stderr), signCommand(stdout), eventsCommand(stdout, getenv))
 
 	// Without a subcommand, hookstream serves: the flags of serve are accepted on the root too.
 	config.RegisterFlags(root.Flags())

@@ -419,11 +419,16 @@ func Getenv(name string) string { return os.Getenv(name) }
 // beyond loopback with no principal to authenticate, the embedded NATS listening without a
 // token, TLS files given by halves.
 func (c Config) checkDoors() error {
-	if len(c.Auth.Principals) == 0 {
-		for name, addr := range map[string]string{"grpc.addr": c.GRPC.Addr, "api.addr": c.API.Addr} {
-			if !Loopback(addr) {
-				return fmt.Errorf("%w: %s %q is beyond loopback but no auth.principals are configured: anyone could read every event (configure principals, or listen on 127.0.0.1)", ErrInvalid, name, addr)
-			}
+	for _, l := range []struct {
+		name, addr string
+		tls        TLS
+	}{{"grpc", c.GRPC.Addr, c.GRPC.TLS}, {"api", c.API.Addr, c.API.TLS}} {
+		switch {
+		case Loopback(l.addr):
+		case len(c.Auth.Principals) == 0:
+			return fmt.Errorf("%w: %s.addr %q is beyond loopback but no auth.principals are configured: anyone could read every event (configure principals, or listen on 127.0.0.1)", ErrInvalid, l.name, l.addr)
+		case l.tls.CertFile == "":
+			return fmt.Errorf("%w: %s.addr %q is beyond loopback without %s.tls: credentials and events would cross the network in plaintext", ErrInvalid, l.name, l.addr, l.name)
 		}
 	}
 	if c.EventLog.NATSListen != "" && c.EventLog.NATSListenToken == "" {

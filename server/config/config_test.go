@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +22,10 @@ func TestLoad(t *testing.T) {
 	yaml := "http:\n  addr: 127.0.0.1:7000\ngrpc:\n  addr: 127.0.0.1:7001\ndata_dir: /var/lib/hookstream\n" +
 		"listeners:\n  0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a:\n    default_type: itsm.event\n"
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	principals := filepath.Join(dir, "principals.yaml")
+	if err := os.WriteFile(principals, []byte("auth:\n  principals:\n    billing:\n      tokens: [\"sha256:"+strings.Repeat("ab", 32)+"\"]\n      permissions: [consume]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	bad := filepath.Join(dir, "bad.yaml")
@@ -110,6 +115,17 @@ func TestLoad(t *testing.T) {
 		{name: "grpc_beyond_loopback_without_principals", args: []string{"--grpc-addr", "0.0.0.0:9090"}, wantErr: config.ErrInvalid},
 		{name: "grpc_all_interfaces_without_principals", args: []string{"--grpc-addr", ":9090"}, wantErr: config.ErrInvalid},
 		{name: "api_beyond_loopback_without_principals", env: map[string]string{"HOOKSTREAM_API_ADDR": "10.0.0.5:9091"}, wantErr: config.ErrInvalid},
+		{name: "grpc_beyond_loopback_in_plaintext", args: []string{"--config", principals, "--grpc-addr", "0.0.0.0:9090"}, wantErr: config.ErrInvalid},
+		{name: "api_beyond_loopback_in_plaintext", args: []string{"--config", principals, "--api-addr", "10.0.0.5:9091"}, wantErr: config.ErrInvalid},
+		{
+			name: "grpc_beyond_loopback_with_principals_and_tls",
+			args: []string{"--config", principals, "--grpc-addr", "0.0.0.0:9090"},
+			env:  map[string]string{"HOOKSTREAM_GRPC_TLS_CERT_FILE": "c.pem", "HOOKSTREAM_GRPC_TLS_KEY_FILE": "k.pem"},
+			want: withDefaults(func(c *config.Config) {
+				c.GRPC.Addr, c.GRPC.TLS = "0.0.0.0:9090", config.TLS{CertFile: "c.pem", KeyFile: "k.pem"}
+				c.Auth.Principals = map[string]config.Principal{"billing": {Tokens: []string{"sha256:" + strings.Repeat("ab", 32)}, Permissions: []string{"consume"}}}
+			}),
+		},
 		{name: "nats_listen_without_token", args: []string{"--nats-listen", "127.0.0.1:4222"}, wantErr: config.ErrInvalid},
 		{name: "tls_cert_without_key", env: map[string]string{"HOOKSTREAM_GRPC_TLS_CERT_FILE": "c.pem"}, wantErr: config.ErrInvalid},
 		{name: "client_ca_without_tls", env: map[string]string{"HOOKSTREAM_AUTH_CLIENT_CA_FILE": "ca.pem"}, wantErr: config.ErrInvalid},

@@ -164,7 +164,7 @@ func (s *Server) buildGRPC(webhooks *ingest.Service, quarantineService *quaranti
 		grpc.ChainUnaryInterceptor(s.authz.Unary()),
 		grpc.ChainStreamInterceptor(s.authz.Stream()),
 	}
-	tlsCfg, err := tlsconf.Server(tlsconf.Files{CertFile: s.cfg.GRPC.TLS.CertFile, KeyFile: s.cfg.GRPC.TLS.KeyFile, ClientCAFile: s.cfg.Auth.ClientCAFile}, s.log)
+	tlsCfg, err := tlsconf.Server(internalTLS(s.cfg.GRPC.TLS, s.cfg.Auth), s.log)
 	if err != nil {
 		return fmt.Errorf("%w: grpc.tls: %w", config.ErrInvalid, err)
 	}
@@ -239,11 +239,21 @@ func (s *Server) buildAPI(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.api, err = s.httpServer(api, tlsconf.Files{CertFile: s.cfg.API.TLS.CertFile, KeyFile: s.cfg.API.TLS.KeyFile, ClientCAFile: s.cfg.Auth.ClientCAFile})
+	s.api, err = s.httpServer(api, internalTLS(s.cfg.API.TLS, s.cfg.Auth))
 	if err != nil {
 		return fmt.Errorf("%w: api.tls: %w", config.ErrInvalid, err)
 	}
 	return nil
+}
+
+// internalTLS returns the TLS files of an internal listener: the client CA verifies client
+// certificates on those listeners that have TLS (config checks that one does).
+func internalTLS(t config.TLS, a config.Auth) tlsconf.Files {
+	f := tlsconf.Files{CertFile: t.CertFile, KeyFile: t.KeyFile}
+	if f.CertFile != "" {
+		f.ClientCAFile = a.ClientCAFile
+	}
+	return f
 }
 
 // httpServer is an HTTP server of h with hookstream's timeouts, and TLS when f has a certificate.

@@ -102,13 +102,24 @@ func (ca *CA) Server(name string) (certFile, keyFile string) {
 // Client issues a client certificate with the common name cn and the DNS names dns.
 func (ca *CA) Client(cn string, dns ...string) tls.Certificate {
 	ca.t.Helper()
-	_, _, pair := ca.issue("client-"+cn, &x509.Certificate{
+	_, _, pair := ca.client(cn, dns)
+	return pair
+}
+
+// ClientFiles issues a client certificate like Client and returns its files.
+func (ca *CA) ClientFiles(cn string, dns ...string) (certFile, keyFile string) {
+	ca.t.Helper()
+	c, k, _ := ca.client(cn, dns)
+	return c, k
+}
+
+func (ca *CA) client(cn string, dns []string) (certFile, keyFile string, pair tls.Certificate) {
+	return ca.issue("client-"+cn, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: cn},
 		DNSNames:    dns,
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
-	return pair
 }
 
 func (ca *CA) write(name, kind string, der []byte) string {

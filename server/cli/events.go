@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+)
+
+// eventsCommand is `hookstream events`: stored events, read through the internal API with the
+// client credentials (the read permission).
+func eventsCommand(stdout io.Writer, getenv func(string) string) *cobra.Command {
+	cmd := &cobra.Command{Use: "events", Short: "Read stored events through the internal API (needs the read permission)"}
+	var providers, types []string
+	var limit int
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "Print stored events, oldest first, one JSON object per line",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			filter := &hookstreamv1.EventFilter{Types: types}
+			for _, p := range providers {
+				v, ok := hookstreamv1.Provider_value["PROVIDER_"+strings.ToUpper(p)]
+				if !ok || v == 0 {
+					return fmt.Errorf("unknown provider %q (want moveapi, movement, mvmnt or listener)", p)
+				}
+				filter.Providers = append(filter.Providers, hookstreamv1.Provider(v))
+			}
+			conn, err := dialClient(cmd, getenv)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			client, token := hookstreamv1.NewEventServiceClient(conn), ""
+			for printed := 0; limit <= 0 || printed < limit; {
+				size := 100
+				if limit > 0 {
+					size = min(size, limit-printed)
+				}
+				resp, err := client.ListEvents(cmd.Context(), &hookstreamv1.ListEventsRequest{Filter: filter, PageSize: int32(size), PageToken: token})
+				if err != nil {
+					return err
+				}
+				for _, ev := range resp.GetEvents() {
+					printEvent(stdout, ev)
+				}
+				printed += len(resp.GetEvents())
+				if token = resp.GetNextPageToken(); token == "" {
+					break
+				}
+			}
+			return nil
+		},
+	}
+	list.Flags().StringSliceVar(&providers, "provider", nil, "only these providers (moveapi, movement, mvmnt, listener)")
+	list.Flags().StringSliceVar(&types, "type", nil, "only these event type patterns (\"SHIPMENT_CREATED\", \"job.state.*\")")
+	list.Flags().IntVar(&limit, "limit", 0, "print at most this many events (0: all)")
+	get := &cobra.Command{
+		Use:   "get ID",
+		Short: "Print one stored event as JSON",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			conn, err := dialClient(cmd, getenv)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			resp, err := hookstreamv1.NewEventServiceClient(conn).GetEvent(cmd.Context(), &hookstreamv1.GetEventRequest{Id: args[0]})
+			if err != nil {
+				return err
+			}
+			printEvent(stdout, resp.GetEvent())
+			return nil
+		},
+	}
+	for _, c := range []*cobra.Command{list, get} {
+		registerClientFlags(c.Flags())
+		cmd.AddCommand(c)
+	}
+	return cmd
+}
+
+func printEvent(w io.Writer, ev *hookstreamv1.Event) {
+	b, _ := protojson.Marshal(ev)
+	fmt.Fprintf(w, "%s\n", b)
+}
