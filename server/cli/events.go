@@ -85,6 +85,6 @@ func eventsCommand(stdout io.Writer, getenv func(string) string) *cobra.Command 
 }
 
 func printEvent(w io.Writer, ev *hookstreamv1.Event) {
-	b, _ := protojson.Marshal(ev)
+	b, _ := protojson.MarshalOptions{UseProtoNames: true}.Marshal(ev) // the names of the HTTP mapping
 	fmt.Fprintf(w, "%s\n", b)
 }
