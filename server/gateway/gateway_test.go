@@ -107,6 +107,9 @@ func startOpts(t testing.TB, now func() time.Time, maxInFlight int, set func(*ev
 		},
 		BodyLimit:   d.HTTP.BodyLimit,
 		MaxInFlight: maxInFlight,
+
+		MaxUnverifiedInFlight: d.HTTP.MaxUnverifiedInFlight,
+		BodyReadTimeout:       d.HTTP.BodyReadTimeout,
 	})
 	if err != nil {
 		t.Fatal(err)
