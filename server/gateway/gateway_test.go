@@ -48,6 +48,8 @@ const (
 
 type frontDoor struct {
 	url    string
+	addr   string // host:port of url
+	h      *gateway.Handler
 	log    *eventlog.Log
 	events hookstreamv1.EventServiceClient
 }
@@ -67,6 +69,17 @@ func startWith(t testing.TB, now func() time.Time, maxInFlight int) *frontDoor {
 
 // startOpts is startWith on an event log with the default options changed by set.
 func startOpts(t testing.TB, now func() time.Time, maxInFlight int, set func(*eventlog.Options)) *frontDoor {
+	t.Helper()
+	return startDoor(t, now, func(o *gateway.Options) {
+		if maxInFlight != 0 {
+			o.MaxInFlight = maxInFlight
+		}
+	}, set)
+}
+
+// startDoor is start with the front door's options, as configured by default, changed by door
+// (if not nil), on an event log with the default options changed by set (if not nil).
+func startDoor(t testing.TB, now func() time.Time, door func(*gateway.Options), set func(*eventlog.Options)) *frontDoor {
 	t.Helper()
 	d := config.Default()
 	var opts []func(*eventlog.Options)
@@ -93,10 +106,7 @@ func startOpts(t testing.TB, now func() time.Time, maxInFlight int, set func(*ev
 	if err != nil {
 		t.Fatal(err)
 	}
-	if maxInFlight == 0 {
-		maxInFlight = d.HTTP.MaxInFlight
-	}
-	h, err := gateway.New(context.Background(), gateway.Options{
+	o := gateway.Options{
 		Webhooks: in,
 		MoveAPI:  svix,
 		Movement: verify.Token([]string{movementSecret}),
@@ -106,17 +116,21 @@ func startOpts(t testing.TB, now func() time.Time, maxInFlight int, set func(*ev
 			hmacListenerID: {Verifier: verify.All(verify.Bearer([]string{listenerToken}), sig)},
 		},
 		BodyLimit:   d.HTTP.BodyLimit,
-		MaxInFlight: maxInFlight,
+		MaxInFlight: d.HTTP.MaxInFlight,
 
 		MaxUnverifiedInFlight: d.HTTP.MaxUnverifiedInFlight,
 		BodyReadTimeout:       d.HTTP.BodyReadTimeout,
-	})
+	}
+	if door != nil {
+		door(&o)
+	}
+	h, err := gateway.New(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
-	return &frontDoor{url: hs.URL, log: l, events: hookstreamv1.NewEventServiceClient(conn)}
+	return &frontDoor{url: hs.URL, addr: hs.Listener.Addr().String(), h: h, log: l, events: hookstreamv1.NewEventServiceClient(conn)}
 }
 
 // signed builds a correctly authenticated request of provider for body.
