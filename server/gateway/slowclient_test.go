@@ -1,0 +1,370 @@
+package gateway_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/hookstream/hookstream/server/gateway"
+	"github.com/hookstream/hookstream/server/internal/testenv"
+	"github.com/hookstream/hookstream/server/verify"
+)
+
+// trickleLen is the body length a trickler announces: it never sends that much.
+const trickleLen = 1 << 16
+
+// trickler is a client that sends a webhook's headers, then its body one byte at a time and
+// never all of it, until it is answered.
+type trickler struct {
+	done   chan struct{} // closed once answered, or once the connection failed
+	status int
+	body   []byte
+	err    error
+}
+
+// trickle starts a trickler of path with header on a connection of its own to addr.
+func trickle(t *testing.T, addr, path string, header http.Header) *trickler {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	var head bytes.Buffer
+	fmt.Fprintf(&head, "POST %s HTTP/1.1\r\nHost: hookstream\r\nContent-Type: application/json\r\nContent-Length: %d\r\n", path, trickleLen)
+	header.Write(&head)
+	head.WriteString("\r\n{")
+	if _, err := conn.Write(head.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	tr := &trickler{done: make(chan struct{})}
+	go func() {
+		defer close(tr.done)
+		// A bound for a test that would otherwise hang, not a measure.
+		conn.SetReadDeadline(time.Now().Add(time.Minute))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			tr.err = err
+			return
+		}
+		tr.status = resp.StatusCode
+		tr.body, tr.err = io.ReadAll(resp.Body)
+	}()
+	go func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tr.done:
+				return
+			case <-tick.C:
+			}
+			if _, err := conn.Write([]byte(" ")); err != nil {
+				return
+			}
+		}
+	}()
+	return tr
+}
+
+// answered returns the trickler's answer, once it has one.
+func (tr *trickler) answered(t *testing.T) (int, []byte) {
+	t.Helper()
+	<-tr.done
+	if tr.err != nil {
+		t.Fatalf("trickler: %v", tr.err)
+	}
+	return tr.status, tr.body
+}
+
+// waitFor polls cond until it holds. The bound only ends a test that would otherwise hang.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(30 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("never: %s", what)
+		}
+	}
+}
+
+// checkError fails unless body is the route's error body: the listener contract's
+// {"error":{"code"}} with listenerCode, or a google.rpc.Status with code.
+func checkError(t *testing.T, body []byte, listener bool, listenerCode string, code codes.Code) {
+	t.Helper()
+	var got struct {
+		Code  codes.Code
+		Error struct{ Code string }
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatalf("error body %s: %v", body, err)
+	}
+	switch {
+	case listener && got.Error.Code != listenerCode:
+		t.Errorf("error body %s: got code %q, want %q", body, got.Error.Code, listenerCode)
+	case !listener && got.Code != code:
+		t.Errorf("error body %s: got code %v, want %v", body, got.Code, code)
+	}
+}
+
+// svixShaped is a Move API header set that passes the header stage (fresh timestamp, one v1
+// entry of the right form) whose signature matches no body that will ever arrive.
+func svixShaped(t *testing.T, id string) http.Header {
+	t.Helper()
+	now := time.Now()
+	sig, err := verify.Sign(svixSecret, id, now, []byte("a body that is never sent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return http.Header{"Svix-Id": {id}, "Svix-Timestamp": {fmt.Sprint(now.Unix())}, "Svix-Signature": {sig}}
+}
+
+func basicAuth(user, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+}
+
+var (
+	listenerPath     = "/webhooks/v1/listeners/" + listenerID + "/notify"
+	hmacListenerPath = "/webhooks/v1/listeners/" + hmacListenerID + "/notify"
+)
+
+// hostileHeaders are header sets with no or wrong credentials, each refused by the header
+// stage: listener says which error format the route answers in.
+func hostileHeaders(t *testing.T) []struct {
+	name, path string
+	header     http.Header
+	listener   bool
+} {
+	goodHMAC := "sha256=" + hmacHex("{}")
+	stale := svixShaped(t, "msg_stale")
+	stale.Set("Svix-Timestamp", fmt.Sprint(time.Now().Add(-time.Hour).Unix()))
+	garbled := svixShaped(t, "msg_garbled")
+	garbled.Set("Svix-Signature", "v1,not-a-signature")
+	return []struct {
+		name, path string
+		header     http.Header
+		listener   bool
+	}{
+		{"mvmnt_no_key", "/webhooks/mvmnt", http.Header{}, false},
+		{"mvmnt_wrong_key", "/webhooks/mvmnt", http.Header{"X-Api-Key": {"guess"}}, false},
+		{"mvmnt_key_in_authorization", "/webhooks/mvmnt", http.Header{"Authorization": {"Bearer " + mvmntToken}}, false},
+		{"movement_nothing", "/webhooks/movement", http.Header{}, false},
+		{"movement_wrong_query_token", "/webhooks/movement?token=guess", http.Header{}, false},
+		{"movement_wrong_bearer", "/webhooks/movement", http.Header{"Authorization": {"Bearer guess"}}, false},
+		{"movement_wrong_basic", "/webhooks/movement", http.Header{"Authorization": {basicAuth("movement", "guess")}}, false},
+		{"movement_other_scheme", "/webhooks/movement", http.Header{"Authorization": {"Digest " + movementSecret}}, false},
+		{"listener_nothing", listenerPath, http.Header{}, true},
+		{"listener_wrong_bearer", listenerPath, http.Header{"Authorization": {"Bearer guess"}}, true},
+		{"listener_token_as_basic", listenerPath, http.Header{"Authorization": {basicAuth("x", listenerToken)}}, true},
+		{"hmac_listener_wrong_bearer", hmacListenerPath, http.Header{"Authorization": {"Bearer guess"}, "X-Hub-Signature-256": {goodHMAC}}, true},
+		{"hmac_listener_no_signature", hmacListenerPath, http.Header{"Authorization": {"Bearer " + listenerToken}}, true},
+		{"hmac_listener_malformed_signature", hmacListenerPath, http.Header{"Authorization": {"Bearer " + listenerToken}, "X-Hub-Signature-256": {"sha256=zz"}}, true},
+		{"moveapi_no_headers", "/webhooks/moveapi", http.Header{}, false},
+		{"moveapi_stale_timestamp", "/webhooks/moveapi", stale, false},
+		{"moveapi_garbled_signature", "/webhooks/moveapi", garbled, false},
+	}
+}
+
+// TestSlowClientsCannotStarveTheDoor is the slow-body reproduction, on a real loopback listener:
+// hundreds of connections send webhook headers and trickle a body that never ends, far more
+// than MaxInFlight. Those whose headers carry no or wrong credentials are answered 401 at once
+// (their body is never complete, so only the header stage can have answered) and hold no
+// place; Move API ones with a well-formed Svix header set hold places among
+// MaxUnverifiedInFlight only. While they are held, an authentic delivery of every provider is
+// answered 200 and stored; the held ones are then answered 408 at the body deadline, their
+// places freed, and nothing of theirs is stored.
+func TestSlowClientsCannotStarveTheDoor(t *testing.T) {
+	t.Parallel()
+	const (
+		maxInFlight   = 16
+		maxUnverified = 48
+		hostile       = 255 // trickling connections refused by the header stage
+		slowMoveAPI   = 40  // trickling Move API connections: fewer than maxUnverified, so Svix finds a place
+	)
+	fd := startDoor(t, nil, func(o *gateway.Options) {
+		o.MaxInFlight, o.MaxUnverifiedInFlight = maxInFlight, maxUnverified
+		// Long enough for the authentic deliveries below to be answered while the slow
+		// bodies are held (checked below); short, so that the test ends soon.
+		o.BodyReadTimeout = 3 * time.Second
+	}, nil)
+
+	cases := hostileHeaders(t)
+	var refused []*trickler
+	for i := range hostile {
+		c := cases[i%len(cases)]
+		refused = append(refused, trickle(t, fd.addr, c.path, c.header))
+	}
+	var held []*trickler
+	for i := range slowMoveAPI {
+		held = append(held, trickle(t, fd.addr, "/webhooks/moveapi", svixShaped(t, fmt.Sprintf("msg_slow_%d", i))))
+	}
+	for i, tr := range refused {
+		c := cases[i%len(cases)]
+		status, body := tr.answered(t)
+		if status != http.StatusUnauthorized {
+			t.Fatalf("%s: got %d %s, want 401 before the body", c.name, status, body)
+		}
+		checkError(t, body, c.listener, "UNAUTHORIZED", codes.Unauthenticated)
+	}
+	waitFor(t, "the slow Move API bodies hold their places", func() bool {
+		_, unverified := gateway.InFlight(fd.h)
+		return unverified == slowMoveAPI
+	})
+
+	want := sendAuthentic(t, fd)
+	if n := fd.h.TimedOut(); n != 0 {
+		t.Fatalf("%d slow bodies timed out before the authentic deliveries were answered: the test's body deadline is too short for this machine", n)
+	}
+	if authenticated, unverified := gateway.InFlight(fd.h); authenticated != 0 || unverified != slowMoveAPI {
+		t.Errorf("places taken after the authentic deliveries: %d authenticated, %d unverified, want 0 and %d", authenticated, unverified, slowMoveAPI)
+	}
+
+	for _, tr := range held {
+		status, body := tr.answered(t)
+		if status != http.StatusRequestTimeout {
+			t.Fatalf("slow Move API body: got %d %s, want 408", status, body)
+		}
+		checkError(t, body, false, "", codes.DeadlineExceeded)
+	}
+	if authenticated, unverified := gateway.InFlight(fd.h); authenticated != 0 || unverified != 0 {
+		t.Errorf("places taken after every answer: %d authenticated, %d unverified, want none", authenticated, unverified)
+	}
+	if got, want := fd.h.Unauthorized(), int64(hostile); got != want {
+		t.Errorf("got %d answered 401, want %d", got, want)
+	}
+	if got, want := fd.h.TimedOut(), int64(slowMoveAPI); got != want {
+		t.Errorf("got %d answered 408, want %d", got, want)
+	}
+	if got := fd.h.Overloaded(); got != 0 {
+		t.Errorf("got %d answered 429, want none", got)
+	}
+	checkStored(t, fd, want)
+}
+
+// stored is what identifies a stored event: its provider and its exact raw JSON.
+type stored struct {
+	provider hookstreamv1.Provider
+	raw      string
+}
+
+// sendAuthentic sends an authentic delivery of every provider and way of authenticating, each
+// answered 200, and returns what each stores.
+func sendAuthentic(t *testing.T, fd *frontDoor) []stored {
+	t.Helper()
+	sample := func(path string) []byte {
+		b, err := os.ReadFile("../convert/testdata/" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	moveapi, listener := sample("moveapi/job_state_completed.json"), sample("listener/incident_created.json")
+	signedListener := []byte(`{"event_type":"signed.slow_test"}`)
+	movementQuery, movementBearer, movementBasic := sample("movement/call_finished.json"), sample("movement/email_sent.json"), sample("movement/subscription_unsubscribe.json")
+	item := mvmntItem(424242)
+	reqs := []*http.Request{
+		signed(t, fd.url, "moveapi", moveapi),
+		signed(t, fd.url, "movement", movementQuery),
+		signed(t, fd.url, "mvmnt", mvmntDelivery(item)),
+		signed(t, fd.url, "listener", listener),
+	}
+	for _, c := range []struct {
+		body []byte
+		auth string
+	}{{movementBearer, "Bearer " + movementSecret}, {movementBasic, basicAuth("movement", movementSecret)}} {
+		r := signed(t, fd.url, "movement", c.body)
+		r.URL.RawQuery = ""
+		r.Header.Set("Authorization", c.auth)
+		reqs = append(reqs, r)
+	}
+	r, _ := http.NewRequest(http.MethodPost, fd.url+hmacListenerPath, bytes.NewReader(signedListener))
+	r.Header.Set("Authorization", "Bearer "+listenerToken)
+	r.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex(string(signedListener)))
+	reqs = append(reqs, r)
+	for _, r := range reqs {
+		if resp, out := do(t, r); resp.StatusCode != http.StatusOK {
+			t.Fatalf("authentic %s: got %d %s, want 200", r.URL.Path, resp.StatusCode, out)
+		}
+	}
+	return []stored{
+		{hookstreamv1.Provider_PROVIDER_MOVEAPI, string(moveapi)},
+		{hookstreamv1.Provider_PROVIDER_MOVEMENT, string(movementQuery)},
+		{hookstreamv1.Provider_PROVIDER_MOVEMENT, string(movementBearer)},
+		{hookstreamv1.Provider_PROVIDER_MOVEMENT, string(movementBasic)},
+		{hookstreamv1.Provider_PROVIDER_MVMNT, item},
+		{hookstreamv1.Provider_PROVIDER_LISTENER, string(listener)},
+		{hookstreamv1.Provider_PROVIDER_LISTENER, string(signedListener)},
+	}
+}
+
+// checkStored fails unless the log stores exactly want, in any order.
+func checkStored(t *testing.T, fd *frontDoor, want []stored) {
+	t.Helper()
+	var got []stored
+	for _, e := range testenv.Stored(t, fd.log) {
+		got = append(got, stored{e.GetProvider(), string(e.GetRaw())})
+	}
+	order := func(a, b stored) int {
+		if a.provider != b.provider {
+			return int(a.provider - b.provider)
+		}
+		return strings.Compare(a.raw, b.raw)
+	}
+	slices.SortFunc(got, order)
+	slices.SortFunc(want, order)
+	if !slices.Equal(got, want) {
+		t.Errorf("stored %d events %v, want %d: %v", len(got), got, len(want), want)
+	}
+}
+
+// logRecords is an slog handler's output, kept for a test to read.
+type logRecords struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logRecords) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// logger returns a logger whose records l keeps.
+func (l *logRecords) logger() *slog.Logger { return slog.New(slog.NewJSONHandler(l, nil)) }
+
+// with returns the records that have every key of keys.
+func (l *logRecords) with(t *testing.T, keys ...string) []map[string]any {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for line := range strings.Lines(l.buf.String()) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		has := true
+		for _, k := range keys {
+			_, ok := rec[k]
+			has = has && ok
+		}
+		if has {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
