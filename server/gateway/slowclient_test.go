@@ -368,3 +368,130 @@ func (l *logRecords) with(t *testing.T, keys ...string) []map[string]any {
 	}
 	return out
 }
+
+// partial is a request sent with half of its body, on a connection of its own.
+type partial struct {
+	conn net.Conn
+	rest []byte
+}
+
+// sendHalf sends r with half of its body to addr.
+func sendHalf(t *testing.T, addr string, r *http.Request) *partial {
+	t.Helper()
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	var head bytes.Buffer
+	fmt.Fprintf(&head, "POST %s HTTP/1.1\r\nHost: hookstream\r\nContent-Length: %d\r\n", r.URL.RequestURI(), len(body))
+	r.Header.Write(&head)
+	head.WriteString("\r\n")
+	head.Write(body[:len(body)/2])
+	if _, err := conn.Write(head.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	return &partial{conn: conn, rest: body[len(body)/2:]}
+}
+
+// finish sends the rest of the body and returns the answer.
+func (p *partial) finish(t *testing.T) (int, []byte) {
+	t.Helper()
+	if _, err := p.conn.Write(p.rest); err != nil {
+		t.Fatal(err)
+	}
+	p.conn.SetReadDeadline(time.Now().Add(time.Minute)) // a bound for a test that would hang
+	resp, err := http.ReadResponse(bufio.NewReader(p.conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+// TestUnverifiedPlacesAreApart fills MaxUnverifiedInFlight with Move API bodies still arriving:
+// the next Move API request is answered 429 with Retry-After (logged), while deliveries whose
+// headers carry credentials still get 200, since their places are apart. A Move API request
+// whose signature holds moves to MaxInFlight's places, so it is answered 429 too when those are
+// taken, and takes none of them before. Only what was answered 200 is stored.
+func TestUnverifiedPlacesAreApart(t *testing.T) {
+	t.Parallel()
+	var logs logRecords
+	fd := startDoor(t, nil, func(o *gateway.Options) {
+		o.MaxInFlight, o.MaxUnverifiedInFlight = 2, 2
+		o.Logger = logs.logger()
+	}, nil)
+	moveapi := func(n int) ([]byte, *http.Request) {
+		// The id signed sends is made of the body's first bytes and its length: n sets both.
+		b := fmt.Appendf(nil, `{"event_name":"job.state.completed","timestamp":"2023-09-04T10:58:06Z","detail":{"api_name":"move-ugc-api","job_id":"%s"}}`, strings.Repeat("j", n+1))
+		return b, signed(t, fd.url, "moveapi", b)
+	}
+	var slow []*partial
+	var slowBodies [][]byte
+	for n := range 2 {
+		b, r := moveapi(n)
+		slow, slowBodies = append(slow, sendHalf(t, fd.addr, r)), append(slowBodies, b)
+	}
+	waitFor(t, "two Move API bodies hold the unverified places", func() bool {
+		_, unverified := gateway.InFlight(fd.h)
+		return unverified == 2
+	})
+
+	_, r := moveapi(2)
+	resp, out := do(t, r)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("Move API with the unverified places taken: got %d Retry-After %q %s, want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), out)
+	}
+	checkError(t, out, false, "", codes.ResourceExhausted)
+	if recs := logs.with(t, "limit", "places"); len(recs) != 1 || recs[0]["limit"] != "max_unverified_in_flight" {
+		t.Errorf("got log records %v, want one naming max_unverified_in_flight", recs)
+	}
+	item, listener := mvmntItem(7), []byte(`{"event_type":"apart"}`)
+	for _, r := range []*http.Request{signed(t, fd.url, "mvmnt", mvmntDelivery(item)), signed(t, fd.url, "listener", listener)} {
+		if resp, out := do(t, r); resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s beside the held Move API bodies: got %d %s, want 200", r.URL.Path, resp.StatusCode, out)
+		}
+	}
+
+	// Take both authenticated places with MVMNT bodies still arriving: the first Move API
+	// request to finish has a signature that holds, but no place left to move to.
+	var held []*partial
+	var heldItems []string
+	for n := range 2 {
+		it := mvmntItem(100 + n)
+		held, heldItems = append(held, sendHalf(t, fd.addr, signed(t, fd.url, "mvmnt", mvmntDelivery(it)))), append(heldItems, it)
+	}
+	waitFor(t, "two MVMNT bodies hold the authenticated places", func() bool {
+		authenticated, _ := gateway.InFlight(fd.h)
+		return authenticated == 2
+	})
+	if status, out := slow[0].finish(t); status != http.StatusTooManyRequests {
+		t.Fatalf("authentic Move API with the authenticated places taken: got %d %s, want 429", status, out)
+	}
+	for i, p := range held {
+		if status, out := p.finish(t); status != http.StatusOK {
+			t.Fatalf("held MVMNT delivery %d: got %d %s, want 200", i, status, out)
+		}
+	}
+	if status, out := slow[1].finish(t); status != http.StatusOK {
+		t.Fatalf("authentic Move API once places are free: got %d %s, want 200", status, out)
+	}
+	if authenticated, unverified := gateway.InFlight(fd.h); authenticated != 0 || unverified != 0 {
+		t.Errorf("places taken after every answer: %d authenticated, %d unverified, want none", authenticated, unverified)
+	}
+	checkStored(t, fd, []stored{
+		{hookstreamv1.Provider_PROVIDER_MVMNT, item},
+		{hookstreamv1.Provider_PROVIDER_MVMNT, heldItems[0]},
+		{hookstreamv1.Provider_PROVIDER_MVMNT, heldItems[1]},
+		{hookstreamv1.Provider_PROVIDER_LISTENER, string(listener)},
+		{hookstreamv1.Provider_PROVIDER_MOVEAPI, string(slowBodies[1])},
+	})
+}
