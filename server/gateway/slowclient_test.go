@@ -409,12 +409,7 @@ func (p *partial) finish(t *testing.T) (int, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, b
+	return resp.StatusCode, readAll(t, resp)
 }
 
 // TestUnverifiedPlacesAreApart fills MaxUnverifiedInFlight with Move API bodies still arriving:
