@@ -272,9 +272,9 @@ func sendAuthentic(t *testing.T, fd *frontDoor) []stored {
 		}
 		return b
 	}
-	moveapi, listener := sample("moveapi/job_state_completed.json"), sample("listener/incident_created.json")
+	moveapi, listener, movementQuery := sampleOf(t, "moveapi"), sampleOf(t, "listener"), sampleOf(t, "movement")
 	signedListener := []byte(`{"event_type":"signed.slow_test"}`)
-	movementQuery, movementBearer, movementBasic := sample("movement/call_finished.json"), sample("movement/email_sent.json"), sample("movement/subscription_unsubscribe.json")
+	movementBearer, movementBasic := sample("movement/email_sent.json"), sample("movement/subscription_unsubscribe.json")
 	item := mvmntItem(424242)
 	reqs := []*http.Request{
 		signed(t, fd.url, "moveapi", moveapi),
@@ -489,4 +489,83 @@ func TestUnverifiedPlacesAreApart(t *testing.T) {
 		{hookstreamv1.Provider_PROVIDER_LISTENER, string(listener)},
 		{hookstreamv1.Provider_PROVIDER_MOVEAPI, string(slowBodies[1])},
 	})
+}
+
+// TestBodyReadTimeout trickles a body on every route, with headers that pass the header stage
+// (valid credentials, or a well-formed Svix set): at BodyReadTimeout it is answered 408 in the
+// route's error format and logged, its place is free again (the only one: an authentic delivery
+// of the route gets 200 right after), and nothing of it is stored.
+func TestBodyReadTimeout(t *testing.T) {
+	t.Parallel()
+	goodHMAC := "sha256=" + hmacHex("{}")
+	tests := []struct {
+		name, path string
+		header     http.Header
+		listener   bool
+		provider   string // of the authentic delivery sent after; "" for the HMAC listener
+	}{
+		{"mvmnt_valid_key", "/webhooks/mvmnt", http.Header{"X-Api-Key": {mvmntToken}}, false, "mvmnt"},
+		{"movement_valid_token", "/webhooks/movement?token=" + movementSecret, http.Header{}, false, "movement"},
+		{"listener_valid_bearer", listenerPath, http.Header{"Authorization": {"Bearer " + listenerToken}}, true, "listener"},
+		{"hmac_listener_valid_bearer", hmacListenerPath, http.Header{"Authorization": {"Bearer " + listenerToken}, "X-Hub-Signature-256": {goodHMAC}}, true, ""},
+		{"moveapi_svix_shaped", "/webhooks/moveapi", nil, false, "moveapi"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var logs logRecords
+			fd := startDoor(t, nil, func(o *gateway.Options) {
+				o.MaxInFlight, o.MaxUnverifiedInFlight = 1, 1
+				o.BodyReadTimeout = 200 * time.Millisecond
+				o.Logger = logs.logger()
+			}, nil)
+			header := tt.header
+			if header == nil {
+				header = svixShaped(t, "msg_trickle")
+			}
+			status, body := trickle(t, fd.addr, tt.path, header).answered(t)
+			if status != http.StatusRequestTimeout {
+				t.Fatalf("got %d %s, want 408", status, body)
+			}
+			checkError(t, body, tt.listener, "REQUEST_TIMEOUT", codes.DeadlineExceeded)
+			if recs := logs.with(t, "timeout", "remote"); len(recs) != 1 {
+				t.Errorf("got log records %v, want one of the body's timeout", recs)
+			}
+			if authenticated, unverified := gateway.InFlight(fd.h); authenticated != 0 || unverified != 0 {
+				t.Errorf("places taken after the 408: %d authenticated, %d unverified, want none", authenticated, unverified)
+			}
+
+			raw := []byte(`{"event_type":"after.timeout"}`)
+			var r *http.Request
+			switch tt.provider {
+			case "":
+				r, _ = http.NewRequest(http.MethodPost, fd.url+tt.path, bytes.NewReader(raw))
+				r.Header.Set("Authorization", "Bearer "+listenerToken)
+				r.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex(string(raw)))
+			case "mvmnt":
+				r = signed(t, fd.url, tt.provider, mvmntDelivery(mvmntItem(1)))
+			case "listener":
+				r = signed(t, fd.url, tt.provider, raw)
+			default:
+				r = signed(t, fd.url, tt.provider, sampleOf(t, tt.provider))
+			}
+			if resp, out := do(t, r); resp.StatusCode != http.StatusOK {
+				t.Fatalf("authentic delivery after the 408: got %d %s, want 200", resp.StatusCode, out)
+			}
+			if got := storedCount(t, fd.log); got != 1 {
+				t.Errorf("stored %d events, want 1: the authentic one", got)
+			}
+		})
+	}
+}
+
+// sampleOf returns a sample payload of provider from ../convert/testdata.
+func sampleOf(t *testing.T, provider string) []byte {
+	t.Helper()
+	name := map[string]string{"moveapi": "job_state_completed.json", "movement": "call_finished.json", "listener": "incident_created.json"}[provider]
+	b, err := os.ReadFile("../convert/testdata/" + provider + "/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
