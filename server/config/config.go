@@ -150,6 +150,13 @@ type HTTP struct {
 	// MaxInFlight is how many webhook requests are handled at once; more are answered 429 with
 	// Retry-After. Default 2048.
 	MaxInFlight int `koanf:"max_in_flight"`
+	// MaxUnverifiedInFlight is how many webhook requests whose headers prove nothing yet (the
+	// Move API's Svix signature is over the body) are read and checked at once, apart from
+	// MaxInFlight; more are answered 429 with Retry-After. Default 256.
+	MaxUnverifiedInFlight int `koanf:"max_unverified_in_flight"`
+	// BodyReadTimeout bounds the reading of a webhook body; a body still arriving then is
+	// answered 408. Default 10 s.
+	BodyReadTimeout time.Duration `koanf:"body_read_timeout"`
 	// TLS serves the webhooks over HTTPS. Default: plain HTTP (behind a TLS-terminating proxy).
 	TLS TLS `koanf:"tls"`
 }
@@ -238,7 +245,7 @@ type GRPC struct {
 // Default returns the built-in defaults.
 func Default() Config {
 	return Config{
-		HTTP:            HTTP{Addr: ":8080", BodyLimit: 1 << 20, MaxInFlight: 2048},
+		HTTP:            HTTP{Addr: ":8080", BodyLimit: 1 << 20, MaxInFlight: 2048, MaxUnverifiedInFlight: 256, BodyReadTimeout: 10 * time.Second},
 		Providers:       Providers{MoveAPI: MoveAPI{Tolerance: 5 * time.Minute}},
 		GRPC:            GRPC{Addr: "127.0.0.1:9090", MaxResponseBytes: 1 << 20},
 		API:             API{Addr: "127.0.0.1:9091"},
@@ -402,6 +409,12 @@ func (c Config) check() error {
 	}
 	if c.HTTP.MaxInFlight < 1 {
 		return fmt.Errorf("%w: http.max_in_flight must be positive", ErrInvalid)
+	}
+	if c.HTTP.MaxUnverifiedInFlight < 1 {
+		return fmt.Errorf("%w: http.max_unverified_in_flight must be positive", ErrInvalid)
+	}
+	if c.HTTP.BodyReadTimeout <= 0 {
+		return fmt.Errorf("%w: http.body_read_timeout must be positive", ErrInvalid)
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("%w: data_dir is empty", ErrInvalid)

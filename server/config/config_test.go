@@ -77,6 +77,14 @@ func TestLoad(t *testing.T) {
 		},
 		{name: "zero_max_in_flight", env: map[string]string{"HOOKSTREAM_HTTP_MAX_IN_FLIGHT": "0"}, wantErr: config.ErrInvalid},
 		{name: "negative_body_limit", env: map[string]string{"HOOKSTREAM_HTTP_BODY_LIMIT": "-1"}, wantErr: config.ErrInvalid},
+		{
+			name: "slow_client_limits_from_env",
+			env:  map[string]string{"HOOKSTREAM_HTTP_MAX_UNVERIFIED_IN_FLIGHT": "32", "HOOKSTREAM_HTTP_BODY_READ_TIMEOUT": "2s"},
+			want: withDefaults(func(c *config.Config) { c.HTTP.MaxUnverifiedInFlight, c.HTTP.BodyReadTimeout = 32, 2*time.Second }),
+		},
+		{name: "zero_max_unverified_in_flight", env: map[string]string{"HOOKSTREAM_HTTP_MAX_UNVERIFIED_IN_FLIGHT": "0"}, wantErr: config.ErrInvalid},
+		{name: "zero_body_read_timeout", env: map[string]string{"HOOKSTREAM_HTTP_BODY_READ_TIMEOUT": "0s"}, wantErr: config.ErrInvalid},
+		{name: "negative_body_read_timeout", env: map[string]string{"HOOKSTREAM_HTTP_BODY_READ_TIMEOUT": "-1s"}, wantErr: config.ErrInvalid},
 		{name: "bad_durability", args: []string{"--durability", "sometimes"}, wantErr: config.ErrInvalid},
 		{name: "bad_replicas", args: []string{"--replicas", "0"}, wantErr: config.ErrInvalid},
 		{

@@ -198,6 +198,9 @@ func (s *Server) buildPublic(ctx context.Context, webhooks *ingest.Service) erro
 		BodyLimit:   s.cfg.HTTP.BodyLimit,
 		MaxInFlight: s.cfg.HTTP.MaxInFlight,
 		Logger:      s.log,
+
+		MaxUnverifiedInFlight: s.cfg.HTTP.MaxUnverifiedInFlight,
+		BodyReadTimeout:       s.cfg.HTTP.BodyReadTimeout,
 	})
 	if err != nil {
 		return err

@@ -15,7 +15,9 @@ import (
 // unchecked accepts every request: for a route the configuration marks insecure.
 type unchecked struct{}
 
-func (unchecked) Verify(http.Header, url.Values, []byte) error { return nil }
+func (unchecked) VerifyHeader(http.Header, url.Values) (bool, error) { return true, nil }
+
+func (unchecked) VerifyBody(http.Header, []byte) error { return nil }
 
 // verifiers builds each route's authenticity check from the configuration. A route without
 // credentials gets none (it accepts nothing) unless it is marked insecure, which is logged loudly.

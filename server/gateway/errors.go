@@ -79,6 +79,8 @@ func listenerCode(httpStatus int) string {
 		return "BAD_REQUEST"
 	case http.StatusRequestEntityTooLarge:
 		return "PAYLOAD_TOO_LARGE"
+	case http.StatusRequestTimeout:
+		return "REQUEST_TIMEOUT"
 	case http.StatusMethodNotAllowed:
 		return "METHOD_NOT_ALLOWED"
 	case http.StatusUnsupportedMediaType:

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/ingest"
+	"github.com/hookstream/hookstream/server/verify"
 )
 
 // admitted is a webhook request the mux matched to a route, before its body is read.
@@ -35,7 +38,11 @@ func (a admitted) listenerFormat() bool {
 }
 
 // admit is the webhook mux's middleware: the front door's steps between the matched route and
-// the core, in order. Each step that refuses the request answers it.
+// the core, in order. Each step that refuses the request answers it. Credentials in the headers
+// are checked before a place is taken or the body read, so a client without them costs nothing
+// but its headers; a request whose headers prove nothing yet (a body signature) takes a place
+// among MaxUnverifiedInFlight while its body is read, and one among MaxInFlight only once its
+// signature holds, so that slow unverified bodies never hold the places of authentic deliveries.
 func (h *Handler) admit(next runtime.HandlerFunc) runtime.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
 		a, ok := h.matched(r, params)
@@ -46,20 +53,32 @@ func (h *Handler) admit(next runtime.HandlerFunc) runtime.HandlerFunc {
 			return
 		}
 		if !jsonContent(r.Header.Get("Content-Type")) {
-			h.fail(w, a.listenerFormat(), http.StatusUnsupportedMediaType, codes.InvalidArgument, "unsupported_media_type", "the body must be JSON")
+			h.refuse(w, r, a, http.StatusUnsupportedMediaType, codes.InvalidArgument, "unsupported_media_type", "the body must be JSON")
 			return
 		}
-		select {
-		case h.inFlight <- struct{}{}:
-			defer func() { <-h.inFlight }()
-		default:
-			h.overloaded.Add(1)
-			h.fail(w, a.listenerFormat(), http.StatusTooManyRequests, codes.ResourceExhausted, "overloaded", "too many requests at once, retry later")
+		proven, ok := h.credentials(w, r, a)
+		if !ok {
 			return
 		}
+		p := h.inFlight
+		if !proven {
+			p = h.unverified
+		}
+		if !h.take(w, r, a, p) {
+			return
+		}
+		defer func() { p.release() }()
 		body, ok := h.readBody(w, r, a)
 		if !ok || !h.authentic(w, r, a, body) {
 			return
+		}
+		if !proven {
+			// Authentic now: it moves to the places of authentic deliveries.
+			if !h.take(w, r, a, h.inFlight) {
+				return
+			}
+			h.unverified.release()
+			p = h.inFlight
 		}
 		next(w, h.verified(r, a, body), params)
 	}
@@ -106,38 +125,104 @@ func jsonContent(ct string) bool {
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
-// readBody reads the body once, up to the limit.
+// readBody reads the body once, up to the limit and within BodyReadTimeout of its start. A body
+// still arriving then is answered 408 (logged, rate-limited): its place is freed at once.
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, a admitted) ([]byte, bool) {
+	rc := http.NewResponseController(w)
+	// Without support for deadlines (no such server here), the server's ReadTimeout still
+	// bounds the body.
+	_ = rc.SetReadDeadline(time.Now().Add(h.o.BodyReadTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.BodyLimit))
 	if err == nil {
+		// The core's answer needs no more reads: net/http's wait for the client going away must
+		// not end (and cancel the request) at the body's deadline.
+		_ = rc.SetReadDeadline(time.Time{})
 		return body, true
 	}
 	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		h.fail(w, a.listenerFormat(), http.StatusRequestEntityTooLarge, codes.InvalidArgument, "body_too_large", "the body exceeds the size limit")
-		return nil, false
+	var netErr net.Error
+	switch {
+	case errors.As(err, &tooLarge):
+		h.refuse(w, r, a, http.StatusRequestEntityTooLarge, codes.InvalidArgument, "body_too_large", "the body exceeds the size limit")
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout():
+		h.timedOut.Add(1)
+		h.slowLog.log(h.o.Logger, "webhook refused: body not received in time", "provider", a.route.provider.String(), "path", r.URL.Path, "request_id", requestIDOf(r), "remote", r.RemoteAddr, "timeout", h.o.BodyReadTimeout)
+		h.refuse(w, r, a, http.StatusRequestTimeout, codes.DeadlineExceeded, "body_timeout", "the body was not received in time")
+	default:
+		h.refuse(w, r, a, http.StatusBadRequest, codes.InvalidArgument, "body_unreadable", "the body could not be read")
 	}
-	h.fail(w, a.listenerFormat(), http.StatusBadRequest, codes.InvalidArgument, "body_unreadable", "the body could not be read")
 	return nil, false
 }
 
 var errNotConfigured = errors.New("no credentials configured for this route")
 
-// authentic checks the request on its exact raw body; a failure is answered 401, counted and
-// logged without secrets.
-func (h *Handler) authentic(w http.ResponseWriter, r *http.Request, a admitted, body []byte) bool {
-	err := errNotConfigured
-	if a.verifier != nil {
-		err = a.verifier.Verify(r.Header, r.URL.Query(), body)
+// credentials checks what the request's headers and URL carry, before a place is taken or the
+// body read; a failure is answered 401 at once. proven reports whether the headers proved the
+// sender (a token) rather than only promised a body signature.
+func (h *Handler) credentials(w http.ResponseWriter, r *http.Request, a admitted) (proven, ok bool) {
+	if a.verifier == nil {
+		h.rejected(w, r, a, errNotConfigured, true)
+		return false, false
 	}
-	if err == nil {
+	proven, err := a.verifier.VerifyHeader(r.Header, r.URL.Query())
+	if err != nil {
+		h.rejected(w, r, a, err, true)
+		return false, false
+	}
+	return proven, true
+}
+
+// authentic checks the request's signatures on its exact raw body.
+func (h *Handler) authentic(w http.ResponseWriter, r *http.Request, a admitted, body []byte) bool {
+	if err := a.verifier.VerifyBody(r.Header, body); err != nil {
+		h.rejected(w, r, a, err, false)
+		return false
+	}
+	return true
+}
+
+// rejected answers a request that is not authentic 401, counted and logged without secrets.
+// early says that its body has not been read.
+func (h *Handler) rejected(w http.ResponseWriter, r *http.Request, a admitted, err error, early bool) {
+	h.unauthorized.Add(1)
+	h.o.Logger.Warn("webhook rejected: not authentic", "provider", a.route.provider.String(), "path", r.URL.Path, "request_id", requestIDOf(r), "remote", r.RemoteAddr, "reason", err.Error())
+	if early {
+		h.refuse(w, r, a, http.StatusUnauthorized, codes.Unauthenticated, "unauthenticated", "the request is not authentic")
+		return
+	}
+	h.fail(w, a.listenerFormat(), http.StatusUnauthorized, codes.Unauthenticated, "unauthenticated", "the request is not authentic")
+}
+
+// take takes a place in p, or answers 429 with Retry-After (logged, rate-limited).
+func (h *Handler) take(w http.ResponseWriter, r *http.Request, a admitted, p places) bool {
+	if p.take() {
 		return true
 	}
-	h.unauthorized.Add(1)
-	id, _ := r.Context().Value(requestIDKey{}).(string)
-	h.o.Logger.Warn("webhook rejected: not authentic", "provider", a.route.provider.String(), "path", r.URL.Path, "request_id", id, "remote", r.RemoteAddr, "reason", err.Error())
-	h.fail(w, a.listenerFormat(), http.StatusUnauthorized, codes.Unauthenticated, "unauthenticated", "the request is not authentic")
+	h.overloaded.Add(1)
+	pool := "max_in_flight"
+	if p == h.unverified {
+		pool = "max_unverified_in_flight"
+	}
+	h.busyLog.log(h.o.Logger, "webhook refused: too many at once", "provider", a.route.provider.String(), "path", r.URL.Path, "request_id", requestIDOf(r), "remote", r.RemoteAddr, "limit", pool, "places", cap(p))
+	h.refuse(w, r, a, http.StatusTooManyRequests, codes.ResourceExhausted, "overloaded", "too many requests at once, retry later")
 	return false
+}
+
+// refuse answers a request whose body has not been read, or not in full, and closes its HTTP/1
+// connection at once: net/http would otherwise read what remains of the body before sending
+// the answer, or after it, at whatever pace the client sends it. (HTTP/2 needs none of it:
+// the rest of one stream's body holds nothing else.)
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, a admitted, httpStatus int, code codes.Code, reason, msg string) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+		_ = http.NewResponseController(w).SetReadDeadline(time.Unix(1, 0))
+	}
+	h.fail(w, a.listenerFormat(), httpStatus, code, reason, msg)
+}
+
+func requestIDOf(r *http.Request) string {
+	id, _ := r.Context().Value(requestIDKey{}).(string)
+	return id
 }
 
 // verified is the request the generated handler gets: its context carries the verified
@@ -145,7 +230,7 @@ func (h *Handler) authentic(w http.ResponseWriter, r *http.Request, a admitted, 
 // token, and none is part of a webhook) and the body, already read, is not read again. A
 // shallow copy: Clone would deep-copy the headers on every webhook for nothing.
 func (h *Handler) verified(r *http.Request, a admitted, body []byte) *http.Request {
-	id, _ := r.Context().Value(requestIDKey{}).(string)
+	id := requestIDOf(r)
 	d := ingest.Delivery{
 		Provider:   a.route.provider,
 		Raw:        body,
@@ -157,7 +242,7 @@ func (h *Handler) verified(r *http.Request, a admitted, body []byte) *http.Reque
 	}
 	switch {
 	case a.route.provider == hookstreamv1.Provider_PROVIDER_MOVEAPI:
-		d.WebhookID = svixID(r.Header)
+		d.WebhookID = verify.SvixID(r.Header)
 	case a.listener != nil && a.listener.DedupHeader != "":
 		d.DedupID = r.Header.Get(a.listener.DedupHeader)
 	}
@@ -180,13 +265,6 @@ func keptHeaders(h http.Header) map[string]string {
 		}
 	}
 	return out
-}
-
-func svixID(h http.Header) string {
-	if id := h.Get("Svix-Id"); id != "" {
-		return id
-	}
-	return h.Get("Webhook-Id")
 }
 
 // requestID keeps a sane incoming X-Request-Id, else makes one.

@@ -1,8 +1,11 @@
 // Package gateway is hookstream's HTTP front door. Webhook requests go one way: the grpc-gateway
 // mux matches the route (the routes are the google.api.http annotations of WebhookService, the
 // one route table); a mux middleware then admits the request (a known listener, a JSON content
-// type, a free slot among http.max_in_flight, else 429), reads the body once up to the limit
-// (413), checks its authenticity on the exact raw bytes (401, never stored), and hands the
+// type, the credentials its headers carry, else 401 before anything else is spent; a free place
+// among http.max_in_flight, or among http.max_unverified_in_flight while only a body signature
+// can prove it, else 429), reads the body once up to the limit (413) and within
+// http.body_read_timeout (408), checks its signatures on the exact raw bytes (401, never
+// stored), and hands the
 // ingestion core one explicit, verified ingest.Delivery; the generated handler calls the core
 // in-process (RegisterWebhookServiceHandlerServer: no gRPC hop), which decodes, validates and
 // stores it and answers only after the durable append. The core's errors come back as gRPC
@@ -19,23 +22,22 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"sync/atomic"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/convert"
+	"github.com/hookstream/hookstream/server/verify"
 )
 
 // RetryAfter is the Retry-After a 503 or a 429 carries, in seconds.
 const RetryAfter = "5"
 
-// Verifier checks the authenticity of one request on its exact raw body (package verify
-// provides them). A nil error means authentic.
-type Verifier interface {
-	Verify(h http.Header, query url.Values, body []byte) error
-}
+// Verifier checks the authenticity of one request, its headers before the body is read and then
+// its exact raw body (package verify provides them).
+type Verifier = verify.Verifier
 
 // Listener is a configured webhook listener.
 type Listener struct {
@@ -58,11 +60,20 @@ type Options struct {
 	Listeners map[string]Listener
 	// BodyLimit is the largest body accepted (413 above). Required.
 	BodyLimit int64
-	// MaxInFlight bounds the webhook requests handled at once, from reading the body to the
-	// answer. Required. A request beyond it is answered 429 with Retry-After at once instead of
-	// queueing: a burst then costs neither memory (each request holds up to BodyLimit) nor
-	// latency that would run into the provider's timeout, and the provider retries later.
+	// MaxInFlight bounds the authenticated webhook requests handled at once: from reading the
+	// body to the answer when the headers carry the credentials, from the checked signature to
+	// the answer otherwise. Required. A request beyond it is answered 429 with Retry-After at
+	// once instead of queueing: a burst then costs neither memory (each request holds up to
+	// BodyLimit) nor latency that would run into the provider's timeout, and the provider
+	// retries later.
 	MaxInFlight int
+	// MaxUnverifiedInFlight bounds, apart from MaxInFlight, the requests whose headers prove
+	// nothing yet (a Svix signature is over the body) while their body is read and checked.
+	// Required. Slow or forged bodies then never hold the places of authentic deliveries.
+	MaxUnverifiedInFlight int
+	// BodyReadTimeout bounds the reading of a webhook's body, from its start. Required. A body
+	// still arriving then is answered 408, logged, and its place freed.
+	BodyReadTimeout time.Duration
 	// Logger receives rejected requests (never secrets or bodies). Nil: discard.
 	Logger *slog.Logger
 }
@@ -72,9 +83,13 @@ type Handler struct {
 	o            Options
 	routes       map[string]webhookRoute // by path template
 	webhooks     *runtime.ServeMux
-	inFlight     chan struct{} // one element per webhook request being handled
+	inFlight     places // authenticated webhook requests being handled
+	unverified   places // requests whose body signature is not checked yet
 	unauthorized atomic.Int64
 	overloaded   atomic.Int64
+	timedOut     atomic.Int64
+	busyLog      sometimes // of 429s
+	slowLog      sometimes // of 408s
 }
 
 // New builds the front door.
@@ -82,8 +97,10 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 	switch {
 	case o.Webhooks == nil:
 		return nil, errors.New("gateway: no webhook service")
-	case o.BodyLimit <= 0 || o.MaxInFlight <= 0:
-		return nil, errors.New("gateway: body limit and max in flight must be positive")
+	case o.BodyLimit <= 0 || o.MaxInFlight <= 0 || o.MaxUnverifiedInFlight <= 0:
+		return nil, errors.New("gateway: body limit and max in flight (verified and unverified) must be positive")
+	case o.BodyReadTimeout <= 0:
+		return nil, errors.New("gateway: body read timeout must be positive")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -92,7 +109,7 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{o: o, routes: routes, inFlight: make(chan struct{}, o.MaxInFlight)}
+	h := &Handler{o: o, routes: routes, inFlight: make(places, o.MaxInFlight), unverified: make(places, o.MaxUnverifiedInFlight)}
 	h.webhooks = runtime.NewServeMux(
 		// Webhook bodies are decoded by the core from the verified bytes, once; the mux only
 		// routes and writes the answer (compact JSON: a contract may fix the exact bytes, as the
@@ -118,8 +135,13 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 // Unauthorized returns how many requests were answered 401.
 func (h *Handler) Unauthorized() int64 { return h.unauthorized.Load() }
 
-// Overloaded returns how many requests were answered 429 because MaxInFlight were being handled.
+// Overloaded returns how many requests were answered 429 because MaxInFlight or
+// MaxUnverifiedInFlight were being handled.
 func (h *Handler) Overloaded() int64 { return h.overloaded.Load() }
+
+// TimedOut returns how many requests were answered 408 because their body did not arrive within
+// BodyReadTimeout.
+func (h *Handler) TimedOut() int64 { return h.timedOut.Load() }
 
 type requestIDKey struct{}
 

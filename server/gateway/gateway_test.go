@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/hmac"
@@ -11,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +20,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/config"
@@ -48,6 +47,8 @@ const (
 
 type frontDoor struct {
 	url    string
+	addr   string // host:port of url
+	h      *gateway.Handler
 	log    *eventlog.Log
 	events hookstreamv1.EventServiceClient
 }
@@ -67,6 +68,17 @@ func startWith(t testing.TB, now func() time.Time, maxInFlight int) *frontDoor {
 
 // startOpts is startWith on an event log with the default options changed by set.
 func startOpts(t testing.TB, now func() time.Time, maxInFlight int, set func(*eventlog.Options)) *frontDoor {
+	t.Helper()
+	return startDoor(t, now, func(o *gateway.Options) {
+		if maxInFlight != 0 {
+			o.MaxInFlight = maxInFlight
+		}
+	}, set)
+}
+
+// startDoor is start with the front door's options, as configured by default, changed by door
+// (if not nil), on an event log with the default options changed by set (if not nil).
+func startDoor(t testing.TB, now func() time.Time, door func(*gateway.Options), set func(*eventlog.Options)) *frontDoor {
 	t.Helper()
 	d := config.Default()
 	var opts []func(*eventlog.Options)
@@ -93,10 +105,7 @@ func startOpts(t testing.TB, now func() time.Time, maxInFlight int, set func(*ev
 	if err != nil {
 		t.Fatal(err)
 	}
-	if maxInFlight == 0 {
-		maxInFlight = d.HTTP.MaxInFlight
-	}
-	h, err := gateway.New(context.Background(), gateway.Options{
+	o := gateway.Options{
 		Webhooks: in,
 		MoveAPI:  svix,
 		Movement: verify.Token([]string{movementSecret}),
@@ -106,14 +115,21 @@ func startOpts(t testing.TB, now func() time.Time, maxInFlight int, set func(*ev
 			hmacListenerID: {Verifier: verify.All(verify.Bearer([]string{listenerToken}), sig)},
 		},
 		BodyLimit:   d.HTTP.BodyLimit,
-		MaxInFlight: maxInFlight,
-	})
+		MaxInFlight: d.HTTP.MaxInFlight,
+
+		MaxUnverifiedInFlight: d.HTTP.MaxUnverifiedInFlight,
+		BodyReadTimeout:       d.HTTP.BodyReadTimeout,
+	}
+	if door != nil {
+		door(&o)
+	}
+	h, err := gateway.New(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
-	return &frontDoor{url: hs.URL, log: l, events: hookstreamv1.NewEventServiceClient(conn)}
+	return &frontDoor{url: hs.URL, addr: hs.Listener.Addr().String(), h: h, log: l, events: hookstreamv1.NewEventServiceClient(conn)}
 }
 
 // signed builds a correctly authenticated request of provider for body.
@@ -154,12 +170,18 @@ func do(t testing.TB, r *http.Request) (*http.Response, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp, readAll(t, resp)
+}
+
+// readAll reads and closes resp's body.
+func readAll(t testing.TB, resp *http.Response) []byte {
+	t.Helper()
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp, b
+	return b
 }
 
 // TestProviderPayloadsEndToEnd sends every sample payload of ../convert/testdata, correctly
@@ -517,74 +539,38 @@ func TestLogStopped(t *testing.T) {
 }
 
 // TestOverload holds the only place of a front door with MaxInFlight 1 with a request whose body
-// is still arriving: other webhooks are answered 429 with Retry-After, in each route's error
-// format, and are not stored; once the slow request is answered 200, webhooks are taken again.
+// is still arriving (waiting until it holds it, so nothing depends on timing): other webhooks are
+// answered 429 with Retry-After, in each route's error format, and are not stored; once the slow
+// request is answered 200, webhooks are taken again.
 func TestOverload(t *testing.T) {
 	t.Parallel()
 	fd := startWith(t, nil, 1)
-	mvmntBody := func(n int) []byte {
-		return fmt.Appendf(nil, `{"sentAt":"2025-01-15T14:30:00Z","events":[{"event":"SHIPMENT_DELIVERED","timestamp":"2025-01-15T14:30:00Z","data":{"id":"660e8400-e29b-41d4-a716-%012d"}}]}`, n)
-	}
+	slowItem, afterItem := mvmntItem(0), mvmntItem(999)
+	slow := sendHalf(t, fd.addr, signed(t, fd.url, "mvmnt", mvmntDelivery(slowItem)))
+	waitFor(t, "the slow request holds the only place", func() bool {
+		authenticated, _ := gateway.InFlight(fd.h)
+		return authenticated == 1
+	})
 
-	// The slow request: headers and half of the body.
-	slow := mvmntBody(0)
-	conn, err := net.Dial("tcp", strings.TrimPrefix(fd.url, "http://"))
-	if err != nil {
-		t.Fatal(err)
+	resp, out := do(t, signed(t, fd.url, "mvmnt", mvmntDelivery(mvmntItem(1))))
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("mvmnt while overloaded: got %d Retry-After %q %s, want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), out)
 	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "POST /webhooks/mvmnt HTTP/1.1\r\nHost: x\r\nX-Api-Key: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", mvmntToken, len(slow), slow[:len(slow)/2])
+	checkError(t, out, false, "", codes.ResourceExhausted)
+	resp, out = do(t, signed(t, fd.url, "listener", []byte(`{"a":1}`)))
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("listener while overloaded: got %d Retry-After %q %s, want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), out)
+	}
+	checkError(t, out, true, "TOO_MANY_REQUESTS", codes.ResourceExhausted)
 
-	accepted := 1 // the slow one, once finished
-	var overloaded *http.Response
-	var out []byte
-	for n := 1; overloaded == nil; n++ {
-		if n > 500 {
-			t.Fatal("no 429 while the only place was taken")
-		}
-		resp, b := do(t, signed(t, fd.url, "mvmnt", mvmntBody(n)))
-		switch resp.StatusCode {
-		case http.StatusOK: // sent before the slow request reached the handler
-			accepted++
-			time.Sleep(10 * time.Millisecond)
-		case http.StatusTooManyRequests:
-			overloaded, out = resp, b
-		default:
-			t.Fatalf("request %d: %d %s, want 200 or 429", n, resp.StatusCode, b)
-		}
+	if status, out := slow.finish(t); status != http.StatusOK {
+		t.Fatalf("slow request: got %d %s, want 200", status, out)
 	}
-	if overloaded.Header.Get("Retry-After") == "" {
-		t.Errorf("429 without Retry-After")
+	if resp, out := do(t, signed(t, fd.url, "mvmnt", mvmntDelivery(afterItem))); resp.StatusCode != http.StatusOK {
+		t.Fatalf("after the slow request: got %d %s, want 200", resp.StatusCode, out)
 	}
-	var st struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
+	if got := fd.h.Overloaded(); got != 2 {
+		t.Errorf("got %d answered 429, want 2", got)
 	}
-	if err := json.Unmarshal(out, &st); err != nil || st.Code != 8 || st.Message == "" {
-		t.Errorf("429 body %s: want a google.rpc.Status with code 8 (RESOURCE_EXHAUSTED)", out)
-	}
-	resp, b := do(t, signed(t, fd.url, "listener", []byte(`{"a":1}`)))
-	if got := string(b); resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(got, `"code":"TOO_MANY_REQUESTS"`) {
-		t.Errorf("listener route while overloaded: %d %s, want 429 with the listener error format", resp.StatusCode, got)
-	}
-
-	// Finish the slow request: it is taken.
-	if _, err := conn.Write(slow[len(slow)/2:]); err != nil {
-		t.Fatal(err)
-	}
-	slowResp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	slowResp.Body.Close()
-	if slowResp.StatusCode != http.StatusOK {
-		t.Fatalf("slow request: %d, want 200", slowResp.StatusCode)
-	}
-	if resp, b := do(t, signed(t, fd.url, "mvmnt", mvmntBody(999))); resp.StatusCode != http.StatusOK {
-		t.Fatalf("after the slow request: %d %s, want 200", resp.StatusCode, b)
-	}
-	accepted++
-	if got, want := storedCount(t, fd.log), uint64(accepted); got != want {
-		t.Errorf("stored %d events, want %d: one per 200, none of the 429s", got, want)
-	}
+	checkStored(t, fd, []stored{{hookstreamv1.Provider_PROVIDER_MVMNT, slowItem}, {hookstreamv1.Provider_PROVIDER_MVMNT, afterItem}})
 }

@@ -73,7 +73,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 	out = append(out, bare)
 	for i, d := range o.Durabilities {
 		dir := fmt.Sprintf("%s/run-%d", o.DataDir, i)
-		args := []string{"serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--data-dir", dir, "--durability", d}
+		args := []string{"serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0", "--data-dir", dir, "--durability", d}
 		env := []string{"HOOKSTREAM_PROVIDERS_MVMNT_TOKENS=" + Token}
 		r, err := measure(ctx, o, "hookstream durability="+d, args, env, "/webhooks/mvmnt")
 		if err != nil {

@@ -34,9 +34,9 @@ func ExampleSvix() {
 		return
 	}
 	fmt.Println(sig)
-	fmt.Println(v.Verify(h, nil, body))
+	fmt.Println(verify.Verify(v, h, nil, body))
 	fmt.Println(verify.SvixID(h))
-	err = v.Verify(h, nil, []byte(`{"test": 0}`))
+	err = verify.Verify(v, h, nil, []byte(`{"test": 0}`))
 	fmt.Println(errors.Is(err, verify.ErrUnauthenticated), errors.Is(err, verify.ErrBadCredentials))
 	// Output:
 	// v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
@@ -56,7 +56,7 @@ func ExampleAll() {
 
 	h := http.Header{}
 	h.Set("Authorization", "Bearer mwt_listener_token")
-	err = v.Verify(h, nil, []byte(`{"event_type":"incident.created"}`))
+	err = verify.Verify(v, h, nil, []byte(`{"event_type":"incident.created"}`))
 	fmt.Println(errors.Is(err, verify.ErrMissingCredentials))
 	// Output:
 	// true

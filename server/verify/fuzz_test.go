@@ -60,7 +60,7 @@ func FuzzSvix(f *testing.F) {
 	f.Fuzz(func(t *testing.T, id, ts, sig string, body []byte) {
 		for _, family := range []string{"Svix", "Webhook"} {
 			h := http.Header{family + "-Id": {id}, family + "-Timestamp": {ts}, family + "-Signature": {sig}}
-			err := v.Verify(h, nil, body)
+			err := verify.Verify(v, h, nil, body)
 			checkRejection(t, err)
 			if err != nil {
 				continue
@@ -95,7 +95,7 @@ func FuzzSvix(f *testing.F) {
 		for _, family := range []string{"Svix", "Webhook"} {
 			for _, s := range []string{real, sig + " " + real} {
 				h := http.Header{family + "-Id": {id}, family + "-Timestamp": {strconv.Itoa(vectorTS)}, family + "-Signature": {s}}
-				if err := v.Verify(h, nil, body); err != nil {
+				if err := verify.Verify(v, h, nil, body); err != nil {
 					t.Fatalf("%s headers: real signature rejected in %q: %v", family, s, err)
 				}
 			}
@@ -128,14 +128,14 @@ func FuzzAPIKey(f *testing.F) {
 	f.Add("\x00", "\x00\x00")
 	f.Fuzz(func(t *testing.T, token, got string) {
 		v := verify.APIKey("X-Api-Key", []string{token, "previous-token"})
-		err := v.Verify(http.Header{"X-Api-Key": {got}}, nil, nil)
+		err := verify.Verify(v, http.Header{"X-Api-Key": {got}}, nil, nil)
 		checkRejection(t, err)
 		if want := got != "" && (got == token || got == "previous-token"); (err == nil) != want {
 			t.Fatalf("token %q, header %q: got error %v, want accepted: %t", token, got, err, want)
 		}
 
 		only := verify.APIKey("x-api-key", []string{token})
-		err = only.Verify(http.Header{"X-Api-Key": {token}}, nil, nil)
+		err = verify.Verify(only, http.Header{"X-Api-Key": {token}}, nil, nil)
 		if token == "" {
 			if !errors.Is(err, verify.ErrNotConfigured) {
 				t.Fatalf("no token: got error %v, want ErrNotConfigured", err)
@@ -164,7 +164,7 @@ func FuzzToken(f *testing.F) {
 	f.Add("", "", "")
 	f.Fuzz(func(t *testing.T, secret, query, auth string) {
 		v := verify.Token([]string{secret})
-		err := v.Verify(http.Header{"Authorization": {auth}}, url.Values{"token": {query}}, nil)
+		err := verify.Verify(v, http.Header{"Authorization": {auth}}, url.Values{"token": {query}}, nil)
 		checkRejection(t, err)
 		if secret == "" {
 			if !errors.Is(err, verify.ErrNotConfigured) {
@@ -193,11 +193,11 @@ func FuzzToken(f *testing.F) {
 			}{"bearer", http.Header{"Authorization": {"Bearer " + secret}}, nil})
 		}
 		for _, p := range pass {
-			if err := v.Verify(p.h, p.q, nil); err != nil {
+			if err := verify.Verify(v, p.h, p.q, nil); err != nil {
 				t.Fatalf("%s: secret %q rejected: %v", p.name, secret, err)
 			}
 		}
-		if err := v.Verify(nil, url.Values{"token": {secret + "x"}}, nil); !errors.Is(err, verify.ErrBadCredentials) {
+		if err := verify.Verify(v, nil, url.Values{"token": {secret + "x"}}, nil); !errors.Is(err, verify.ErrBadCredentials) {
 			t.Fatalf("query token with a suffix: got error %v, want ErrBadCredentials", err)
 		}
 	})
@@ -233,7 +233,7 @@ func FuzzBearer(f *testing.F) {
 	f.Add("", "Bearer ")
 	f.Fuzz(func(t *testing.T, token, auth string) {
 		v := verify.Bearer([]string{token})
-		err := v.Verify(http.Header{"Authorization": {auth}}, nil, nil)
+		err := verify.Verify(v, http.Header{"Authorization": {auth}}, nil, nil)
 		checkRejection(t, err)
 		if token == "" {
 			if !errors.Is(err, verify.ErrNotConfigured) {
@@ -248,11 +248,11 @@ func FuzzBearer(f *testing.F) {
 			return
 		}
 		for _, a := range []string{"Bearer " + token, "bearer  " + token + " ", "BEARER " + token} {
-			if err := v.Verify(http.Header{"Authorization": {a}}, nil, nil); err != nil {
+			if err := verify.Verify(v, http.Header{"Authorization": {a}}, nil, nil); err != nil {
 				t.Fatalf("token %q: authorization %q rejected: %v", token, a, err)
 			}
 		}
-		if err := v.Verify(http.Header{"Authorization": {basic("u", token)}}, nil, nil); err == nil {
+		if err := verify.Verify(v, http.Header{"Authorization": {basic("u", token)}}, nil, nil); err == nil {
 			t.Fatalf("token %q: Basic credentials accepted", token)
 		}
 	})
@@ -282,12 +282,12 @@ func FuzzHMAC(f *testing.F) {
 		realNew := "sha256=" + hex.EncodeToString(mac(sha256.New, "new", string(body)))
 		real512 := base64.StdEncoding.EncodeToString(mac(sha512.New, "k", string(body)))
 
-		err := gh.Verify(http.Header{"X-Hub-Signature-256": {sig}}, nil, body)
+		err := verify.Verify(gh, http.Header{"X-Hub-Signature-256": {sig}}, nil, body)
 		checkRejection(t, err)
 		if got := strings.TrimSpace(sig); err == nil && !strings.EqualFold(got, realOld) && !strings.EqualFold(got, realNew) {
 			t.Fatalf("sha256: forged %q accepted", sig)
 		}
-		err = b64.Verify(http.Header{"X-Signature": {sig}}, nil, body)
+		err = verify.Verify(b64, http.Header{"X-Signature": {sig}}, nil, body)
 		checkRejection(t, err)
 		// Go's base64 decoder skips line breaks.
 		if got := strings.NewReplacer("\r", "", "\n", "").Replace(strings.TrimSpace(sig)); err == nil && got != real512 {
@@ -304,7 +304,7 @@ func FuzzHMAC(f *testing.F) {
 			{gh, "X-Hub-Signature-256", "sha256=" + strings.ToUpper(strings.TrimPrefix(realNew, "sha256="))},
 			{b64, "X-Signature", real512},
 		} {
-			if err := p.v.Verify(http.Header{p.header: {p.sig}}, nil, body); err != nil {
+			if err := verify.Verify(p.v, http.Header{p.header: {p.sig}}, nil, body); err != nil {
 				t.Fatalf("%s: real signature %q rejected: %v", p.header, p.sig, err)
 			}
 		}

@@ -3,6 +3,12 @@
 // the URL or an Authorization header (MVMNT, Movement, listeners), and HMAC signatures of the body
 // (listeners).
 //
+// A check runs in two stages, so that a front door spends nothing on a request whose headers
+// already fail: VerifyHeader checks everything the headers and the URL carry before the body is
+// read (tokens in full; for signatures, that the headers are present and well formed and the
+// timestamp inside the tolerance), and VerifyBody checks the signatures over the raw body. Verify
+// runs both, for callers that hold the whole request.
+//
 // Secrets are compared in constant time, every configured secret is tried so that the time taken
 // does not tell which one matched, and errors never contain secrets, credentials or bodies: they
 // name at most the header that failed. Every error of a rejected request wraps
@@ -52,12 +58,30 @@ var (
 	ErrNotConfigured = fmt.Errorf("%w: no credentials configured", ErrUnauthenticated)
 )
 
-// Verifier checks one request: its headers, its URL query and its exact raw body. A nil error
-// means authentic; any other error wraps ErrUnauthenticated. h must have canonical keys, as
-// net/http builds it (or as http.Header.Set makes them). Implementations must be safe for
-// concurrent use.
+// Verifier checks one request in two stages: its headers and URL query first, before the body
+// is read, then its exact raw body. A request is authentic only when VerifyHeader and then
+// VerifyBody, with the same headers, both return nil; any other error wraps ErrUnauthenticated.
+// h must have canonical keys, as net/http builds it (or as http.Header.Set makes them).
+// Implementations must be safe for concurrent use.
 type Verifier interface {
-	Verify(h http.Header, query url.Values, body []byte) error
+	// VerifyHeader checks what the request carries before its body. proven reports whether the
+	// sender has already shown that it holds a secret (a token, a key): false when only the
+	// body's signature can tell (Svix), so that the caller can keep such requests apart while
+	// it reads their body. A request whose headers fail gets an error and proven false.
+	VerifyHeader(h http.Header, query url.Values) (proven bool, err error)
+	// VerifyBody checks the signatures over the raw body; verifiers of header credentials
+	// return nil. It is called only after VerifyHeader returned nil for the same headers.
+	VerifyBody(h http.Header, body []byte) error
+}
+
+// Verify checks a whole request with v: VerifyHeader, then VerifyBody. It is the path of callers
+// that hold the whole request at once; a front door runs the two stages itself, reading the body
+// in between.
+func Verify(v Verifier, h http.Header, query url.Values, body []byte) error {
+	if _, err := v.VerifyHeader(h, query); err != nil {
+		return err
+	}
+	return v.VerifyBody(h, body)
 }
 
 // defaultTolerance is the accepted clock skew of a Svix timestamp, both ways, unless configured:
@@ -90,11 +114,13 @@ type svix struct {
 // secret, and the signature header holds space-separated "v1,<base64>" entries. The request
 // passes if any v1 entry matches any secret; entries of other versions ("v1a,...") are ignored.
 //
-// Verify returns ErrMissingCredentials when a header is missing, ErrMalformedHeader when the
-// timestamp is not a canonical decimal Unix time, ErrExpired when it is outside the tolerance,
-// and ErrBadCredentials when no v1 entry matches. A v1 entry that is not valid base64 is an entry
-// that does not match (ErrBadCredentials, not ErrMalformedHeader), so that one unreadable entry
-// never hides a good one next to it.
+// Its header stage proves nothing (proven is false): it returns ErrMissingCredentials when a
+// header is missing, ErrMalformedHeader when the timestamp is not a canonical decimal Unix time,
+// ErrExpired when it is outside the tolerance, and ErrBadCredentials when no entry is a v1
+// signature of the right form (none could match); the body stage returns ErrBadCredentials when
+// no v1 entry matches. A v1 entry that is not valid base64 is an entry that does not match
+// (ErrBadCredentials, not ErrMalformedHeader), so that one unreadable entry never hides a good
+// one next to it.
 //
 // Svix fails with an error wrapping ErrNotConfigured when secrets is empty, and with another
 // error when a secret is empty or not base64.
@@ -144,37 +170,73 @@ func SvixID(h http.Header) string {
 	return h.Get(webhookHeaders[0])
 }
 
-func (v *svix) Verify(h http.Header, _ url.Values, body []byte) error {
-	names := svixHeaders
+// headers returns the id, timestamp and signature of a request, from the svix-* family or else
+// (when none of those is present) the webhook-* family, and the family's names.
+func (v *svix) headers(h http.Header) (names, vals [3]string, err error) {
+	names = svixHeaders
 	if h.Get(names[0]) == "" && h.Get(names[1]) == "" && h.Get(names[2]) == "" {
 		names = webhookHeaders
 	}
-	var vals [3]string
 	for i, name := range names {
 		if vals[i] = h.Get(name); vals[i] == "" {
-			return fmt.Errorf("%s: %w", name, ErrMissingCredentials)
+			return names, vals, fmt.Errorf("%s: %w", name, ErrMissingCredentials)
 		}
 	}
-	id, ts, sig := vals[0], vals[1], vals[2]
+	return names, vals, nil
+}
 
+// VerifyHeader checks the three headers, the timestamp and that one v1 entry could match: a
+// Svix request proves nothing before its body is read.
+func (v *svix) VerifyHeader(h http.Header, _ url.Values) (bool, error) {
+	names, vals, err := v.headers(h)
+	if err != nil {
+		return false, err
+	}
+	ts := vals[1]
 	// The library signs the timestamp as it reformats it, not as sent; refusing any other
 	// spelling ("+1", "01") keeps the signed content the exact header value, as the spec says.
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil || strconv.FormatInt(sec, 10) != ts {
-		return fmt.Errorf("%s: %w", names[1], ErrMalformedHeader)
+		return false, fmt.Errorf("%s: %w", names[1], ErrMalformedHeader)
 	}
 	// The library's own check is fixed at 5 minutes of the wall clock, so the configured
 	// tolerance and clock are applied here and the library is asked to skip its check.
 	// time.Time.Sub saturates, so extreme timestamps cannot wrap into the window.
 	if d := v.now().Sub(time.Unix(sec, 0)); d > v.tolerance || d < -v.tolerance {
-		return fmt.Errorf("%s: %w", names[1], ErrExpired)
+		return false, fmt.Errorf("%s: %w", names[1], ErrExpired)
 	}
+	if !anySignature(vals[2]) {
+		return false, fmt.Errorf("%s: %w", names[2], ErrBadCredentials)
+	}
+	return false, nil
+}
 
+// anySignature reports whether a signature header holds an entry the library could match: it
+// splits the header as the library does and compares the second part of "v1,..." entries, byte
+// for byte, with the standard base64 of an HMAC-SHA256, so only such an entry can match.
+func anySignature(header string) bool {
+	for _, entry := range strings.Split(header, " ") {
+		parts := strings.Split(entry, ",")
+		if len(parts) < 2 || parts[0] != "v1" || len(parts[1]) != base64.StdEncoding.EncodedLen(sha256.Size) {
+			continue
+		}
+		if raw, err := base64.StdEncoding.DecodeString(parts[1]); err == nil && base64.StdEncoding.EncodeToString(raw) == parts[1] {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *svix) VerifyBody(h http.Header, body []byte) error {
+	names, vals, err := v.headers(h)
+	if err != nil {
+		return err
+	}
 	// The library reads only the webhook-* headers; Set canonicalises the keys it looks up.
 	std := make(http.Header, 3)
-	std.Set(standardwebhooks.HeaderWebhookID, id)
-	std.Set(standardwebhooks.HeaderWebhookTimestamp, ts)
-	std.Set(standardwebhooks.HeaderWebhookSignature, sig)
+	std.Set(standardwebhooks.HeaderWebhookID, vals[0])
+	std.Set(standardwebhooks.HeaderWebhookTimestamp, vals[1])
+	std.Set(standardwebhooks.HeaderWebhookSignature, vals[2])
 	// Every secret is tried, so the time taken does not tell which one matched.
 	var errs []error
 	for _, wh := range v.hooks {
@@ -254,26 +316,29 @@ type apiKey struct {
 // tokens byte for byte (the current and the previous token while rotating), compared in constant
 // time. The value is not trimmed: net/http already strips the white space around header values.
 //
-// Verify returns ErrMissingCredentials for an absent or empty header and ErrBadCredentials for
-// any other value. With no non-empty tokens the Verifier accepts nothing: every request gets
+// Its header stage does the whole check and proves the sender: it returns ErrMissingCredentials
+// for an absent or empty header and ErrBadCredentials for any other value; the body stage
+// accepts every body. With no non-empty tokens the Verifier accepts nothing: every request gets
 // ErrNotConfigured.
 func APIKey(header string, tokens []string) Verifier {
 	return &apiKey{header: header, name: strings.ToLower(header), tokens: newTokens(tokens)}
 }
 
-func (v *apiKey) Verify(h http.Header, _ url.Values, _ []byte) error {
+func (v *apiKey) VerifyHeader(h http.Header, _ url.Values) (bool, error) {
 	if len(v.tokens) == 0 {
-		return fmt.Errorf("%s: %w", v.name, ErrNotConfigured)
+		return false, fmt.Errorf("%s: %w", v.name, ErrNotConfigured)
 	}
 	got := h.Get(v.header)
 	if got == "" {
-		return fmt.Errorf("%s: %w", v.name, ErrMissingCredentials)
+		return false, fmt.Errorf("%s: %w", v.name, ErrMissingCredentials)
 	}
 	if !v.tokens.match(got) {
-		return fmt.Errorf("%s: %w", v.name, ErrBadCredentials)
+		return false, fmt.Errorf("%s: %w", v.name, ErrBadCredentials)
 	}
-	return nil
+	return true, nil
 }
+
+func (*apiKey) VerifyBody(http.Header, []byte) error { return nil }
 
 // parseAuthorization splits an Authorization value into its scheme and credentials, trimming the
 // white space around both (RFC 7235 allows several spaces between them).
@@ -290,13 +355,23 @@ type token struct{ tokens tokens }
 // Basic auth (the user name is ignored); the request passes if any of them equals one of tokens,
 // compared in constant time. Auth schemes are case-insensitive.
 //
-// Verify returns ErrMissingCredentials when no credential is sent, ErrMalformedHeader when the
+// Its header stage does the whole check and proves the sender (the body stage accepts every
+// body): it returns ErrMissingCredentials when no credential is sent, ErrMalformedHeader when the
 // only one is an Authorization header that cannot be read (another scheme, "Bearer" without a
 // value, Basic that is not base64 or has no colon), and ErrBadCredentials otherwise. With no
 // non-empty tokens the Verifier accepts nothing: every request gets ErrNotConfigured.
 func Token(tokens []string) Verifier { return &token{tokens: newTokens(tokens)} }
 
-func (v *token) Verify(h http.Header, q url.Values, _ []byte) error {
+func (v *token) VerifyHeader(h http.Header, q url.Values) (bool, error) {
+	if err := v.check(h, q); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (*token) VerifyBody(http.Header, []byte) error { return nil }
+
+func (v *token) check(h http.Header, q url.Values) error {
 	if len(v.tokens) == 0 {
 		return fmt.Errorf("token: %w", ErrNotConfigured)
 	}
@@ -355,28 +430,31 @@ type bearer struct{ tokens tokens }
 // compared in constant time (listeners). Tokens are opaque strings and are never parsed as JWTs;
 // the scheme is case-insensitive (RFC 7235) and the white space around the token is ignored.
 //
-// Verify returns ErrMissingCredentials without an Authorization header, ErrMalformedHeader for
+// Its header stage does the whole check and proves the sender (the body stage accepts every
+// body): it returns ErrMissingCredentials without an Authorization header, ErrMalformedHeader for
 // another scheme or a Bearer without a token, and ErrBadCredentials for a wrong token. With no
 // non-empty tokens the Verifier accepts nothing: every request gets ErrNotConfigured.
 func Bearer(tokens []string) Verifier { return &bearer{tokens: newTokens(tokens)} }
 
-func (v *bearer) Verify(h http.Header, _ url.Values, _ []byte) error {
+func (v *bearer) VerifyHeader(h http.Header, _ url.Values) (bool, error) {
 	if len(v.tokens) == 0 {
-		return fmt.Errorf("bearer: %w", ErrNotConfigured)
+		return false, fmt.Errorf("bearer: %w", ErrNotConfigured)
 	}
 	auth := h.Get("Authorization")
 	if strings.TrimSpace(auth) == "" {
-		return fmt.Errorf("authorization: %w", ErrMissingCredentials)
+		return false, fmt.Errorf("authorization: %w", ErrMissingCredentials)
 	}
 	scheme, cred := parseAuthorization(auth)
 	if !strings.EqualFold(scheme, "Bearer") || cred == "" {
-		return fmt.Errorf("authorization: %w", ErrMalformedHeader)
+		return false, fmt.Errorf("authorization: %w", ErrMalformedHeader)
 	}
 	if !v.tokens.match(cred) {
-		return fmt.Errorf("authorization: %w", ErrBadCredentials)
+		return false, fmt.Errorf("authorization: %w", ErrBadCredentials)
 	}
-	return nil
+	return true, nil
 }
+
+func (*bearer) VerifyBody(http.Header, []byte) error { return nil }
 
 type hmacSig struct {
 	header, prefix string
@@ -395,8 +473,9 @@ type hmacSig struct {
 // stripped, case-sensitively; encoding is "hex" (either case) or "base64" (standard, padded).
 // Every secret is tried and the digests are compared with hmac.Equal.
 //
-// Verify returns ErrMissingCredentials without the header, ErrMalformedHeader when the prefix is
-// missing or the digest cannot be decoded or has the wrong length, and ErrBadCredentials when it
+// Its header stage proves nothing (proven is false): it returns ErrMissingCredentials without the
+// header and ErrMalformedHeader when the prefix is missing or the digest cannot be decoded or has
+// the wrong length; the body stage returns those too, and ErrBadCredentials when the digest
 // matches no secret. HMAC fails for an empty header name, another algorithm or encoding, and
 // (with an error wrapping ErrNotConfigured) when there is no non-empty secret.
 func HMAC(header, algorithm, prefix, encoding string, secrets []string) (Verifier, error) {
@@ -432,18 +511,34 @@ func HMAC(header, algorithm, prefix, encoding string, secrets []string) (Verifie
 	return v, nil
 }
 
-func (v *hmacSig) Verify(h http.Header, _ url.Values, body []byte) error {
+// signature returns the digest the header carries.
+func (v *hmacSig) signature(h http.Header) ([]byte, error) {
 	got := strings.TrimSpace(h.Get(v.header))
 	if got == "" {
-		return fmt.Errorf("%s: %w", v.name, ErrMissingCredentials)
+		return nil, fmt.Errorf("%s: %w", v.name, ErrMissingCredentials)
 	}
 	digest, ok := strings.CutPrefix(got, v.prefix)
 	if !ok {
-		return fmt.Errorf("%s: %w", v.name, ErrMalformedHeader)
+		return nil, fmt.Errorf("%s: %w", v.name, ErrMalformedHeader)
 	}
 	sig, err := v.decode(digest)
 	if err != nil || len(sig) != v.size {
-		return fmt.Errorf("%s: %w", v.name, ErrMalformedHeader)
+		return nil, fmt.Errorf("%s: %w", v.name, ErrMalformedHeader)
+	}
+	return sig, nil
+}
+
+// VerifyHeader checks that the header carries a digest of the right form: an HMAC proves
+// nothing before the body is read.
+func (v *hmacSig) VerifyHeader(h http.Header, _ url.Values) (bool, error) {
+	_, err := v.signature(h)
+	return false, err
+}
+
+func (v *hmacSig) VerifyBody(h http.Header, body []byte) error {
+	sig, err := v.signature(h)
+	if err != nil {
+		return err
 	}
 	// Every secret is tried, so the time taken does not tell which one matched.
 	match := 0
@@ -462,12 +557,31 @@ func (v *hmacSig) Verify(h http.Header, _ url.Values, body []byte) error {
 
 type all []Verifier
 
-// All returns a Verifier that passes only when every one of vs passes, checked in order; it
-// returns the first failure (a listener with a Bearer token and an HMAC signature). With no
-// verifiers, or a nil one, it accepts nothing: ErrNotConfigured.
+// All returns a Verifier that passes only when every one of vs passes, checked in order, each
+// stage of every one before the next stage; it returns the first failure (a listener with a
+// Bearer token and an HMAC signature). Its header stage has proven the sender when any of vs's
+// has. With no verifiers, or a nil one, it accepts nothing: ErrNotConfigured.
 func All(vs ...Verifier) Verifier { return all(append([]Verifier(nil), vs...)) }
 
-func (a all) Verify(h http.Header, q url.Values, body []byte) error {
+func (a all) VerifyHeader(h http.Header, q url.Values) (bool, error) {
+	if len(a) == 0 {
+		return false, fmt.Errorf("all: %w", ErrNotConfigured)
+	}
+	proven := false
+	for _, v := range a {
+		if v == nil {
+			return false, fmt.Errorf("all: %w", ErrNotConfigured)
+		}
+		p, err := v.VerifyHeader(h, q)
+		if err != nil {
+			return false, err
+		}
+		proven = proven || p
+	}
+	return proven, nil
+}
+
+func (a all) VerifyBody(h http.Header, body []byte) error {
 	if len(a) == 0 {
 		return fmt.Errorf("all: %w", ErrNotConfigured)
 	}
@@ -475,7 +589,7 @@ func (a all) Verify(h http.Header, q url.Values, body []byte) error {
 		if v == nil {
 			return fmt.Errorf("all: %w", ErrNotConfigured)
 		}
-		if err := v.Verify(h, q, body); err != nil {
+		if err := v.VerifyBody(h, body); err != nil {
 			return err
 		}
 	}

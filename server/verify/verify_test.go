@@ -177,7 +177,7 @@ func TestSvix(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			checkErr(t, v.Verify(tt.h, nil, []byte(tt.body)), tt.want)
+			checkErr(t, verify.Verify(v, tt.h, nil, []byte(tt.body)), tt.want)
 		})
 	}
 }
@@ -211,7 +211,7 @@ func TestSvixTolerance(t *testing.T) {
 			}
 			at := vectorTime.Add(tt.skew)
 			h := svixHeader("svix", "msg_t", unix(at), sign(t, vectorSecret, "msg_t", at, "{}"))
-			checkErr(t, v.Verify(h, nil, []byte("{}")), tt.want)
+			checkErr(t, verify.Verify(v, h, nil, []byte("{}")), tt.want)
 		})
 	}
 }
@@ -223,11 +223,11 @@ func TestSvixWallClock(t *testing.T) {
 		t.Fatalf("Svix: %v", err)
 	}
 	now := time.Now()
-	if err := v.Verify(svixHeader("svix", "msg_w", unix(now), sign(t, vectorSecret, "msg_w", now, "{}")), nil, []byte("{}")); err != nil {
+	if err := verify.Verify(v, svixHeader("svix", "msg_w", unix(now), sign(t, vectorSecret, "msg_w", now, "{}")), nil, []byte("{}")); err != nil {
 		t.Errorf("signed now: got error %v, want nil", err)
 	}
 	// The test vector was signed in 2021.
-	checkErr(t, v.Verify(svixHeader("svix", vectorID, strconv.Itoa(vectorTS), vectorSig), nil, []byte(vectorBody)), verify.ErrExpired)
+	checkErr(t, verify.Verify(v, svixHeader("svix", vectorID, strconv.Itoa(vectorTS), vectorSig), nil, []byte(vectorBody)), verify.ErrExpired)
 }
 
 func TestSvixSecrets(t *testing.T) {
@@ -264,7 +264,7 @@ func TestSvixSecrets(t *testing.T) {
 				}
 				return
 			}
-			checkErr(t, v.Verify(svixHeader("svix", vectorID, strconv.Itoa(vectorTS), vectorSig), nil, []byte(vectorBody)), nil)
+			checkErr(t, verify.Verify(v, svixHeader("svix", vectorID, strconv.Itoa(vectorTS), vectorSig), nil, []byte(vectorBody)), nil)
 		})
 	}
 }
@@ -298,7 +298,7 @@ func TestSign(t *testing.T) {
 			}
 			for _, family := range []string{"svix", "webhook"} {
 				h := svixHeader(family, tt.id, unix(tt.at), sig)
-				if err := v.Verify(h, nil, []byte(tt.body)); err != nil {
+				if err := verify.Verify(v, h, nil, []byte(tt.body)); err != nil {
 					t.Errorf("%s headers: got error %v, want nil", family, err)
 				}
 			}
@@ -380,7 +380,7 @@ func TestAPIKey(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			checkErr(t, tt.v.Verify(tt.h, tt.q, nil), tt.want)
+			checkErr(t, verify.Verify(tt.v, tt.h, tt.q, nil), tt.want)
 		})
 	}
 }
@@ -434,7 +434,7 @@ func TestToken(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			checkErr(t, tt.v.Verify(tt.h, tt.q, nil), tt.want)
+			checkErr(t, verify.Verify(tt.v, tt.h, tt.q, nil), tt.want)
 		})
 	}
 }
@@ -478,7 +478,7 @@ func TestBearer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			checkErr(t, tt.v.Verify(tt.h, tt.q, nil), tt.want)
+			checkErr(t, verify.Verify(tt.v, tt.h, tt.q, nil), tt.want)
 		})
 	}
 }
@@ -538,7 +538,7 @@ func TestHMAC(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			checkErr(t, tt.v.Verify(tt.h, nil, []byte(tt.body)), tt.want)
+			checkErr(t, verify.Verify(tt.v, tt.h, nil, []byte(tt.body)), tt.want)
 		})
 	}
 }
@@ -609,7 +609,7 @@ func TestAll(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			checkErr(t, tt.v.Verify(tt.h, nil, []byte(body)), tt.want)
+			checkErr(t, verify.Verify(tt.v, tt.h, nil, []byte(body)), tt.want)
 		})
 	}
 }
@@ -648,7 +648,7 @@ func TestErrorsKeepSecrets(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := tt.v.Verify(tt.h, tt.q, []byte(body))
+			err := verify.Verify(tt.v, tt.h, tt.q, []byte(body))
 			if err == nil {
 				t.Fatal("got nil error, want a failure")
 			}
