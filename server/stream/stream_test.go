@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -746,12 +745,7 @@ func TestConsumerGoneEndsStream(t *testing.T) {
 	if err != nil || first.GetSubscribed() == nil {
 		t.Fatalf("subscribe: %v %v", first, err)
 	}
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := natstest.JetStream(t, ns.ClientURL())
 	if err := js.DeleteConsumer(ctx, eventlog.EventsStream, first.GetSubscribed().GetGroup()); err != nil {
 		t.Fatalf("delete the consumer %s: %v", first.GetSubscribed().GetGroup(), err)
 	}
@@ -764,5 +758,102 @@ func TestConsumerGoneEndsStream(t *testing.T) {
 			t.Fatalf("stream ended with %v, want Unavailable", err)
 		}
 		return
+	}
+}
+
+// consumers returns how many consumers the events stream has.
+func consumers(t testing.TB, js jetstream.JetStream) int {
+	t.Helper()
+	info, err := js.Stream(context.Background(), eventlog.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.CachedInfo().State.Consumers
+}
+
+// waitConsumers waits, at most 10 s, until the events stream has want consumers.
+func waitConsumers(t testing.TB, js jetstream.JetStream, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := consumers(t, js)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the events stream has %d consumers, want %d", got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCallsLeaveNoConsumers is the reproduction of the consumer lock-out: 1,010 listings of one
+// event, 1,010 tails and 100 ephemeral subscriptions, one after the other, each ended by its
+// client. The consumers of the tails and subscriptions are deleted as they end (long before the
+// server's inactivity threshold would), listings make none, and afterwards a new group, a tail
+// and a listing all work.
+func TestCallsLeaveNoConsumers(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Server(t)
+	e := startWith(t, func(o *eventlog.Options) { o.URL = ns.ClientURL() })
+	js := natstest.JetStream(t, ns.ClientURL())
+	want := e.send(t, "a", 1)[0]
+	const bound = 8 // consumers still being deleted by nats.go after a tail's fetch
+	check := func(what string, i int) {
+		t.Helper()
+		if n := consumers(t, js); n > bound {
+			t.Fatalf("after %d %s: the events stream has %d consumers, want at most %d", i, what, n, bound)
+		}
+	}
+
+	for i := range 1010 {
+		resp, err := e.client.ListEvents(context.Background(), &hookstreamv1.ListEventsRequest{PageSize: 1})
+		if err != nil || len(resp.GetEvents()) != 1 {
+			t.Fatalf("listing %d: %v %v", i, resp, err)
+		}
+	}
+	check("listings", 1010)
+	for i := range 1010 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		tail, err := e.client.Tail(ctx, &hookstreamv1.TailRequest{Start: all()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := tail.Recv()
+		if err != nil || m.GetEvent().GetId() != want {
+			t.Fatalf("tail %d: got %v %v, want event %s", i, m, err, want)
+		}
+		cancel()
+		if i%100 == 99 {
+			check("tails", i+1)
+		}
+	}
+	for i := range 100 {
+		s := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Start: all()})
+		if got := s.next(1, 10*time.Second); got[0].GetEvent().GetId() != want {
+			t.Fatalf("subscription %d: got %s, want %s", i, got[0].GetEvent().GetId(), want)
+		}
+		s.cancel()
+		if i%10 == 9 {
+			check("subscriptions", i+1)
+		}
+	}
+	waitConsumers(t, js, 0)
+
+	s := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "after", Start: all()})
+	if got := s.next(1, 10*time.Second); got[0].GetEvent().GetId() != want {
+		t.Errorf("new group: got %s, want %s", got[0].GetEvent().GetId(), want)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tail, err := e.client.Tail(ctx, &hookstreamv1.TailRequest{Start: all()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := tail.Recv(); err != nil || m.GetEvent().GetId() != want {
+		t.Errorf("new tail: got %v %v, want event %s", m, err, want)
+	}
+	if resp, err := e.client.ListEvents(ctx, &hookstreamv1.ListEventsRequest{}); err != nil || len(resp.GetEvents()) != 1 {
+		t.Errorf("listing: got %v %v, want the event", resp, err)
 	}
 }

@@ -78,7 +78,9 @@ func (sub *subscription) close() {
 	}
 	sub.inFlight = nil
 	sub.mu.Unlock()
-	sub.consumer.Close()
+	if err := sub.consumer.Close(); err != nil {
+		sub.s.logger.Warn("subscription's consumer not deleted, the log expires it", "group", sub.group, "err", err)
+	}
 }
 
 // run serves the stream: one goroutine sends (the only one that may), one applies the client's
@@ -171,7 +173,10 @@ func (sub *subscription) pullLoop(ctx context.Context, send func(*hookstreamv1.S
 func (sub *subscription) pull(ctx context.Context, credit int, send func(*hookstreamv1.SubscribeResponse) bool) (bool, error) {
 	batch, err := sub.consumer.Fetch(credit, pollWait)
 	if err == nil {
-		sent := sub.forward(ctx, batch.Deliveries(), send)
+		sent := sub.forward(ctx, batch, send)
+		if ctx.Err() != nil {
+			return sent, nil // the stream ends: what the batch still holds is released
+		}
 		if err = batch.Err(); err == nil {
 			return sent, nil
 		}
@@ -190,8 +195,10 @@ func (sub *subscription) pull(ctx context.Context, credit int, send func(*hookst
 }
 
 // forward sends the deliveries of one fetch, packed as pull says, and reports whether it sent
-// anything.
-func (sub *subscription) forward(ctx context.Context, deliveries <-chan *eventlog.Delivery, send func(*hookstreamv1.SubscribeResponse) bool) bool {
+// anything. It stops at once when the stream ends, releasing the events it did not take.
+func (sub *subscription) forward(ctx context.Context, batch *eventlog.Batch, send func(*hookstreamv1.SubscribeResponse) bool) bool {
+	defer batch.Stop()
+	deliveries := batch.Deliveries()
 	sent := false
 	var events []*hookstreamv1.ReceivedEvent
 	size := 0
@@ -212,7 +219,16 @@ func (sub *subscription) forward(ctx context.Context, deliveries <-chan *eventlo
 		events = append(events, ev)
 		size += d.Size
 	}
-	for d := range deliveries {
+	for {
+		var d *eventlog.Delivery
+		select {
+		case d = <-deliveries:
+		case <-ctx.Done():
+			return sent
+		}
+		if d == nil {
+			return sent // the fetch ended
+		}
 		add(d)
 	more:
 		for {
@@ -228,7 +244,6 @@ func (sub *subscription) forward(ctx context.Context, deliveries <-chan *eventlo
 		}
 		flush()
 	}
-	return sent
 }
 
 func endErr(sendErr, recvErr chan error) error {
