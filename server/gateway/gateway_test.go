@@ -78,7 +78,9 @@ func startOpts(t testing.TB, now func() time.Time, maxInFlight int, set func(*ev
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := stream.New(stream.Options{Log: l, MaxResponseBytes: d.GRPC.MaxResponseBytes})
+	so := stream.OptionsFrom(d)
+	so.Log = l
+	ev, err := stream.New(so)
 	if err != nil {
 		t.Fatal(err)
 	}

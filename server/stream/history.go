@@ -24,6 +24,11 @@ func (s *Service) Tail(req *hookstreamv1.TailRequest, srv hookstreamv1.EventServ
 	if err != nil {
 		return logError(err)
 	}
+	release, err := s.admit(srv.Context(), "tail")
+	if err != nil {
+		return err
+	}
+	defer release()
 	tail, err := s.log.OpenTail(srv.Context(), subjects, start(req.GetStart(), hookstreamv1.StartPosition_POLICY_NEW))
 	if err != nil {
 		return logError(err)

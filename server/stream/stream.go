@@ -6,6 +6,7 @@ package stream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/hookstream/hookstream/server/config"
 	"github.com/hookstream/hookstream/server/eventlog"
 	"github.com/hookstream/hookstream/server/validate"
 )
@@ -44,6 +46,13 @@ type Options struct {
 	// MaxResponseBytes bounds each message of a Subscribe or Tail stream and each page of
 	// ListEvents, in encoded event bytes; an event larger than that goes out alone. Required.
 	MaxResponseBytes int
+	// MaxStreamsPerPrincipal is how many Tail and Subscribe streams one principal (package
+	// auth; Anonymous without one) may hold open at once; more are refused with
+	// RESOURCE_EXHAUSTED. Required (config holds the default).
+	MaxStreamsPerPrincipal int
+	// MaxStreams is how many Tail and Subscribe streams may be open at once, in all; more are
+	// refused with RESOURCE_EXHAUSTED. Required (config holds the default).
+	MaxStreams int
 	// Logger receives what goes wrong. Default: discard.
 	Logger *slog.Logger
 }
@@ -55,15 +64,32 @@ type Service struct {
 	heartbeat     time.Duration
 	responseBytes int
 	logger        *slog.Logger
+	streams       *streamLimiter
 
 	drainOnce sync.Once
 	draining  chan struct{}
 }
 
-// New returns a Service reading o.Log.
+// OptionsFrom returns the Options of a configuration: the one place its keys meet the service's
+// options (package config holds the defaults). Log, Heartbeat and Logger are left unset.
+func OptionsFrom(c config.Config) Options {
+	return Options{
+		MaxResponseBytes:       c.GRPC.MaxResponseBytes,
+		MaxStreamsPerPrincipal: c.Limits.MaxStreamsPerPrincipal,
+		MaxStreams:             c.Limits.MaxStreams,
+	}
+}
+
+// ErrInvalidOptions is wrapped by New's errors for Options that cannot be used.
+var ErrInvalidOptions = errors.New("invalid stream options")
+
+// New returns a Service reading o.Log. Errors wrap ErrInvalidOptions.
 func New(o Options) (*Service, error) {
-	if o.Log == nil || o.MaxResponseBytes <= 0 {
-		return nil, errors.New("stream: a log and a positive max response bytes are required")
+	switch {
+	case o.Log == nil || o.MaxResponseBytes <= 0:
+		return nil, fmt.Errorf("%w: a log and a positive max response bytes are required", ErrInvalidOptions)
+	case o.MaxStreamsPerPrincipal < 1 || o.MaxStreams < 1:
+		return nil, fmt.Errorf("%w: max streams %d per principal, %d in all: want positive limits", ErrInvalidOptions, o.MaxStreamsPerPrincipal, o.MaxStreams)
 	}
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = DefaultHeartbeat
@@ -71,7 +97,11 @@ func New(o Options) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{log: o.Log, heartbeat: o.Heartbeat, responseBytes: o.MaxResponseBytes, logger: o.Logger, draining: make(chan struct{})}, nil
+	return &Service{
+		log: o.Log, heartbeat: o.Heartbeat, responseBytes: o.MaxResponseBytes, logger: o.Logger,
+		streams:  newStreamLimiter(o.MaxStreamsPerPrincipal, o.MaxStreams),
+		draining: make(chan struct{}),
+	}, nil
 }
 
 // Drain makes every open stream send its last "draining" message and end, so that clients
@@ -112,6 +142,11 @@ func (s *Service) Subscribe(srv hookstreamv1.EventService_SubscribeServer) error
 	if err := validate.Request(first); err != nil {
 		return err
 	}
+	release, err := s.admit(srv.Context(), "subscribe")
+	if err != nil {
+		return err
+	}
+	defer release()
 	sub, err := s.newSubscription(srv.Context(), open)
 	if err != nil {
 		return err

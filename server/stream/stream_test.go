@@ -66,7 +66,9 @@ func startWith(t testing.TB, set func(*eventlog.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := stream.New(stream.Options{Log: l, Heartbeat: 300 * time.Millisecond, MaxResponseBytes: d.GRPC.MaxResponseBytes})
+	so := stream.OptionsFrom(d)
+	so.Log, so.Heartbeat = l, 300*time.Millisecond
+	ev, err := stream.New(so)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,186 @@
+package daemon_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/hookstream/hookstream/server/auth"
+	"github.com/hookstream/hookstream/server/config"
+	"github.com/hookstream/hookstream/server/daemon"
+)
+
+// limitsListener is the insecure webhook listener of every daemon serve starts.
+const limitsListener = "0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a"
+
+// serve runs a daemon on loopback ports, with an insecure webhook listener limitsListener and
+// the default configuration changed by set, until the test ends.
+func serve(t *testing.T, set func(*config.Config)) *daemon.Server {
+	t.Helper()
+	cfg := config.Default()
+	cfg.HTTP.Addr, cfg.GRPC.Addr, cfg.API.Addr, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
+	cfg.Listeners = map[string]config.Listener{limitsListener: {Insecure: true, DefaultType: "notification"}}
+	set(&cfg)
+	s, err := daemon.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { s.Run(ctx); close(stopped) }()
+	t.Cleanup(func() { cancel(); <-stopped })
+	return s
+}
+
+// notify stores one listener notification through the public door.
+func notify(t *testing.T, s *daemon.Server) {
+	t.Helper()
+	resp, err := http.Post("http://"+s.HTTPAddr().String()+"/webhooks/v1/listeners/"+limitsListener+"/notify", "application/json", strings.NewReader(`{"event_type":"x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("webhook: status %d, want 200", resp.StatusCode)
+	}
+}
+
+// internalClient is an EventService client of s's gRPC listener.
+func internalClient(t *testing.T, s *daemon.Server) hookstreamv1.EventServiceClient {
+	t.Helper()
+	conn, err := grpc.NewClient(s.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return hookstreamv1.NewEventServiceClient(conn)
+}
+
+// as is ctx with the bearer token of principal name (its token is name + "-token").
+func as(ctx context.Context, name string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+name+"-token")
+}
+
+// principals configures each of names with the token as uses and permissions perms.
+func principals(perms []string, names ...string) map[string]config.Principal {
+	out := map[string]config.Principal{}
+	for _, n := range names {
+		out[n] = config.Principal{Tokens: []string{auth.TokenDigest(n + "-token")}, Permissions: perms}
+	}
+	return out
+}
+
+// openTail opens a Tail of every event as principal who and waits for its first event: the
+// stream holds a slot then. It returns the code of the refusal, or OK and the stream's cancel.
+func openTail(t *testing.T, client hookstreamv1.EventServiceClient, who string) (codes.Code, context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(as(context.Background(), who), 20*time.Second)
+	t.Cleanup(cancel)
+	tail, err := client.Tail(ctx, &hookstreamv1.TailRequest{Start: &hookstreamv1.StartPosition{Policy: hookstreamv1.StartPosition_POLICY_ALL}})
+	if err != nil {
+		cancel()
+		return status.Code(err), nil
+	}
+	if _, err := tail.Recv(); err != nil {
+		cancel()
+		return status.Code(err), nil
+	}
+	return codes.OK, cancel
+}
+
+// openSubscription opens an ephemeral Subscribe as principal who and waits for its answer.
+func openSubscription(t *testing.T, client hookstreamv1.EventServiceClient, who string) (codes.Code, context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(as(context.Background(), who), 20*time.Second)
+	t.Cleanup(cancel)
+	sub, err := client.Subscribe(ctx)
+	if err == nil {
+		err = sub.Send(&hookstreamv1.SubscribeRequest{Kind: &hookstreamv1.SubscribeRequest_Open_{Open: &hookstreamv1.SubscribeRequest_Open{}}})
+	}
+	if err == nil {
+		_, err = sub.Recv()
+	}
+	if err != nil {
+		cancel()
+		return status.Code(err), nil
+	}
+	return codes.OK, cancel
+}
+
+// TestStreamLimits holds streams open up to the limits, per principal (2) and in all (3), over
+// gRPC and over the HTTP mapping: the stream over a limit is refused with RESOURCE_EXHAUSTED
+// (429 over HTTP), other principals are not held to one principal's limit, and closing a stream
+// frees its slot.
+func TestStreamLimits(t *testing.T) {
+	t.Parallel()
+	s := serve(t, func(c *config.Config) {
+		c.Limits.MaxStreamsPerPrincipal, c.Limits.MaxStreams = 2, 3
+		c.Auth.Principals = principals([]string{"read", "consume"}, "alice", "bob")
+	})
+	notify(t, s)
+	client := internalClient(t, s)
+	httpTail := func(who string) int {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.APIAddr().String()+"/v1/events:tail?start.policy=POLICY_ALL", nil)
+		req.Header.Set("Authorization", "Bearer "+who+"-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+
+	code, aliceTail := openTail(t, client, "alice")
+	if code != codes.OK {
+		t.Fatalf("alice's first tail: %v", code)
+	}
+	if code, _ := openSubscription(t, client, "alice"); code != codes.OK {
+		t.Fatalf("alice's subscription: %v", code)
+	}
+	for _, tt := range []struct {
+		name string
+		open func() codes.Code
+		want codes.Code
+	}{
+		{"principal_limit_tail", func() codes.Code { c, _ := openTail(t, client, "alice"); return c }, codes.ResourceExhausted},
+		{"principal_limit_subscribe", func() codes.Code { c, _ := openSubscription(t, client, "alice"); return c }, codes.ResourceExhausted},
+		{"other_principal_below_total", func() codes.Code { c, _ := openSubscription(t, client, "bob"); return c }, codes.OK},
+		{"total_limit_tail", func() codes.Code { c, _ := openTail(t, client, "bob"); return c }, codes.ResourceExhausted},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.open(); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if got := httpTail("alice"); got != http.StatusTooManyRequests {
+		t.Errorf("alice's tail over HTTP over the limit: status %d, want 429", got)
+	}
+
+	aliceTail()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, _ := openTail(t, client, "bob")
+		if code == codes.OK {
+			break
+		}
+		if code != codes.ResourceExhausted || time.Now().After(deadline) {
+			t.Fatalf("bob's tail after alice closed hers: %v, want OK within 10 s", code)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
