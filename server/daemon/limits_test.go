@@ -2,8 +2,10 @@ package daemon_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -182,5 +184,133 @@ func TestStreamLimits(t *testing.T) {
 			t.Fatalf("bob's tail after alice closed hers: %v, want OK within 10 s", code)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// openGroup opens a Subscribe of group as principal who, from every event, and waits for its
+// answer; the stream is closed when t ends (or by cancel).
+func openGroup(t *testing.T, client hookstreamv1.EventServiceClient, who, group string) (hookstreamv1.EventService_SubscribeClient, context.CancelFunc, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(as(context.Background(), who), 20*time.Second)
+	t.Cleanup(cancel)
+	sub, err := client.Subscribe(ctx)
+	if err == nil {
+		err = sub.Send(&hookstreamv1.SubscribeRequest{Kind: &hookstreamv1.SubscribeRequest_Open_{Open: &hookstreamv1.SubscribeRequest_Open{
+			Group: group, Start: &hookstreamv1.StartPosition{Policy: hookstreamv1.StartPosition_POLICY_ALL},
+		}}})
+	}
+	if err == nil {
+		_, err = sub.Recv()
+	}
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	return sub, cancel, nil
+}
+
+// apiRequest makes an HTTP request of the internal API as principal who and returns the status
+// and body.
+func apiRequest(t *testing.T, s *daemon.Server, method, path, who string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+s.APIAddr().String()+path, nil)
+	req.Header.Set("Authorization", "Bearer "+who+"-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body
+}
+
+// TestGroupLimit is the reproduction of the lock-out by groups, with the default limits: of
+// 1,001 new groups the 256 first are created and the others refused with RESOURCE_EXHAUSTED,
+// while tails and ephemeral subscriptions still work; an admin lists the groups and deletes
+// one (over HTTP), and then a new group subscribes and receives the stored event.
+func TestGroupLimit(t *testing.T) {
+	t.Parallel()
+	s := serve(t, func(c *config.Config) {
+		c.Auth.Principals = principals([]string{"read", "consume"}, "app")
+		maps.Copy(c.Auth.Principals, principals([]string{"admin"}, "admin"))
+	})
+	notify(t, s)
+	client := internalClient(t, s)
+	maxGroups := config.Default().Limits.MaxGroups
+
+	created := 0
+	for i := range 1001 {
+		_, cancel, err := openGroup(t, client, "app", fmt.Sprintf("g%04d", i))
+		switch {
+		case err == nil:
+			created++
+			cancel()
+		case status.Code(err) != codes.ResourceExhausted || i < maxGroups:
+			t.Fatalf("group %d: %v, want OK for the first %d and ResourceExhausted after", i, err, maxGroups)
+		}
+	}
+	if created != maxGroups {
+		t.Fatalf("created %d groups, want %d", created, maxGroups)
+	}
+	if code, cancel := openTail(t, client, "app"); code != codes.OK {
+		t.Errorf("tail with the groups at their limit: %v, want OK", code)
+	} else {
+		cancel()
+	}
+	if code, cancel := openSubscription(t, client, "app"); code != codes.OK {
+		t.Errorf("ephemeral subscription with the groups at their limit: %v, want OK", code)
+	} else {
+		cancel()
+	}
+
+	var listed []string
+	req := &hookstreamv1.ListGroupsRequest{PageSize: 100}
+	for range 10 {
+		resp, err := client.ListGroups(as(context.Background(), "admin"), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range resp.GetGroups() {
+			listed = append(listed, g.GetName())
+		}
+		if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
+			break
+		}
+	}
+	if len(listed) != maxGroups || listed[0] != "g0000" || listed[maxGroups-1] != fmt.Sprintf("g%04d", maxGroups-1) {
+		t.Errorf("listed %d groups from %v, want g0000 to g%04d", len(listed), listed[:min(3, len(listed))], maxGroups-1)
+	}
+	for _, tt := range []struct {
+		name, method, path, who string
+		want                    int
+	}{
+		{"list_needs_admin", http.MethodGet, "/v1/groups", "app", http.StatusForbidden},
+		{"delete_needs_admin", http.MethodDelete, "/v1/groups/g0000", "app", http.StatusForbidden},
+		{"list", http.MethodGet, "/v1/groups?page_size=1", "admin", http.StatusOK},
+		{"delete", http.MethodDelete, "/v1/groups/g0000", "admin", http.StatusOK},
+		{"delete_again", http.MethodDelete, "/v1/groups/g0000", "admin", http.StatusNotFound},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, body := apiRequest(t, s, tt.method, tt.path, tt.who); got != tt.want {
+				t.Errorf("%s %s as %s: status %d %s, want %d", tt.method, tt.path, tt.who, got, body, tt.want)
+			}
+		})
+	}
+
+	sub, _, err := openGroup(t, client, "app", "fresh")
+	if err != nil {
+		t.Fatalf("new group after a deletion: %v", err)
+	}
+	for {
+		m, err := sub.Recv()
+		if err != nil {
+			t.Fatalf("new group: %v", err)
+		}
+		if len(m.GetEvents().GetEvents()) > 0 {
+			break
+		}
+	}
+	if _, _, err := openGroup(t, client, "app", "one-more"); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("a group beyond the limit again: %v, want ResourceExhausted", err)
 	}
 }

@@ -100,16 +100,18 @@ func (cc ConsumerConfig) jetstream() (jetstream.ConsumerConfig, error) {
 	}, nil
 }
 
-// OpenGroup opens the consumer group name, creating it with cc when it does not exist. An
-// existing group keeps its own ack wait and maximum deliveries (see Consumer.Config); its filter
-// must be cc's (ErrGroupMismatch otherwise). Errors also wrap ErrBadFilter, ErrRejected or
-// ErrUnavailable.
+// OpenGroup opens the consumer group name, creating it with cc when it does not exist (unless
+// Options.MaxGroups groups exist: ErrTooManyGroups); a new group expires after
+// Options.GroupIdleExpiry unread. An existing group keeps its own ack wait and maximum deliveries
+// (see Consumer.Config); its filter must be cc's (ErrGroupMismatch otherwise). Errors also wrap
+// ErrBadFilter, ErrRejected or ErrUnavailable.
 func (l *Log) OpenGroup(ctx context.Context, name string, cc ConsumerConfig) (*Consumer, error) {
 	cfg, err := cc.jetstream()
 	if err != nil {
 		return nil, err
 	}
-	cfg.Durable = "group-" + name
+	cfg.Durable = groupPrefix + name
+	cfg.InactiveThreshold = l.groupIdleExpiry
 	stream, err := l.js.Stream(ctx, EventsStream)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -117,13 +119,16 @@ func (l *Log) OpenGroup(ctx context.Context, name string, cc ConsumerConfig) (*C
 	existing, err := stream.Consumer(ctx, cfg.Durable)
 	switch {
 	case errors.Is(err, jetstream.ErrConsumerNotFound):
-		c, err := stream.CreateConsumer(ctx, cfg)
+		c, err := l.createGroup(ctx, stream, cfg)
 		if err == nil {
 			return &Consumer{log: l, c: c, name: cfg.Durable, Config: cc}, nil
 		}
 		// Another subscriber of the group may have created it meanwhile.
 		if existing, err2 := stream.Consumer(ctx, cfg.Durable); err2 == nil {
 			return l.join(existing, cc)
+		}
+		if errors.Is(err, ErrTooManyGroups) || errors.Is(err, ErrUnavailable) {
+			return nil, err
 		}
 		return nil, consumerError(err)
 	case err != nil:
@@ -199,8 +204,15 @@ func (l *Log) deleteConsumer(name string) error {
 	return nil
 }
 
+// ErrTooManyConsumers is wrapped by the errors of a consumer the server refused because the
+// events stream holds as many as it may (nats-server: 1,000 by default).
+var ErrTooManyConsumers = errors.New("the event log holds the most consumers it may")
+
 func consumerError(err error) error {
 	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeMaximumConsumersLimit {
+		return fmt.Errorf("%w: %s", ErrTooManyConsumers, apiErr.Description)
+	}
 	if errors.As(err, &apiErr) && apiErr.Code == 400 {
 		return fmt.Errorf("%w: %s", ErrRejected, apiErr.Description)
 	}
@@ -241,7 +253,8 @@ type Batch struct {
 	c        chan *Delivery
 	stop     chan struct{}
 	stopOnce sync.Once
-	acked    bool // the consumer acknowledges: Stop releases what it did not deliver
+	acked    bool          // the consumer acknowledges: Stop releases what it did not deliver
+	wait     time.Duration // the fetch's longest wait
 	batch    jetstream.MessageBatch
 	info     func(context.Context) (*jetstream.ConsumerInfo, error) // nil for a tail
 }
@@ -250,9 +263,10 @@ type Batch struct {
 func (b *Batch) Deliveries() <-chan *Delivery { return b.c }
 
 // Stop abandons the batch, for a caller whose call has ended: the events it has not taken from
-// Deliveries, and those still to arrive, are released for redelivery at once (a tail has nothing
-// to release). Deliveries must not be read after Stop. Stop may be called more than once, and
-// after the batch ended.
+// Deliveries, and those still to arrive, are released for redelivery once the fetch's wait is
+// over (a tail has nothing to release). Released at once, they would go to the same abandoned
+// fetch again, each time a delivery attempt more. Deliveries must not be read after Stop. Stop
+// may be called more than once, and after the batch ended.
 func (b *Batch) Stop() {
 	b.stopOnce.Do(func() {
 		close(b.stop)
@@ -266,7 +280,7 @@ func (b *Batch) Stop() {
 
 func (b *Batch) release(d *Delivery) {
 	if b.acked {
-		d.Nak(0)
+		d.Nak(b.wait)
 	}
 }
 
@@ -306,15 +320,15 @@ func (c *Consumer) Fetch(n int, wait time.Duration) (*Batch, error) {
 		}
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	b := newBatch(batch, true)
+	b := newBatch(batch, true, wait)
 	b.info = c.c.Info
 	return b, nil
 }
 
-// newBatch delivers the messages of batch as they arrive, until it ends or is stopped; acked says
-// whether its consumer acknowledges.
-func newBatch(batch jetstream.MessageBatch, acked bool) *Batch {
-	b := &Batch{c: make(chan *Delivery, 64), stop: make(chan struct{}), acked: acked, batch: batch}
+// newBatch delivers the messages of batch, a fetch waiting at most wait, as they arrive, until it
+// ends or is stopped; acked says whether its consumer acknowledges.
+func newBatch(batch jetstream.MessageBatch, acked bool, wait time.Duration) *Batch {
+	b := &Batch{c: make(chan *Delivery, 64), stop: make(chan struct{}), acked: acked, wait: wait, batch: batch}
 	go func() {
 		defer close(b.c)
 		for m := range batch.Messages() {
@@ -386,7 +400,7 @@ func (t *Tail) Fetch(n int, wait time.Duration) (*Batch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	return newBatch(batch, false), nil
+	return newBatch(batch, false, wait), nil
 }
 
 // errBatch is a fetch that failed before it started.

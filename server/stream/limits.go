@@ -63,16 +63,21 @@ func (l *streamLimiter) acquire(principal string) (release func(), err error) {
 // admit takes a stream slot for the call of ctx, a kind ("tail", "subscribe") of stream; release
 // gives it back. Over a limit it logs the refusal and returns RESOURCE_EXHAUSTED.
 func (s *Service) admit(ctx context.Context, kind string) (release func(), err error) {
-	principal := Anonymous
-	if p, ok := auth.FromContext(ctx); ok {
-		principal = p.Name
-	}
+	principal := principalOf(ctx)
 	release, err = s.streams.acquire(principal)
 	if err != nil {
 		s.logger.Warn("stream refused: limit reached", "kind", kind, "principal", principal, "reason", err.Error())
 		return nil, exhausted("TOO_MANY_STREAMS", "too many open streams: close one, or retry later")
 	}
 	return release, nil
+}
+
+// principalOf is the name of the principal of the call of ctx, Anonymous without one.
+func principalOf(ctx context.Context) string {
+	if p, ok := auth.FromContext(ctx); ok {
+		return p.Name
+	}
+	return Anonymous
 }
 
 // exhausted is a RESOURCE_EXHAUSTED status with an ErrorInfo of reason.

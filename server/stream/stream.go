@@ -117,6 +117,12 @@ func logError(err error) error {
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, eventlog.ErrGroupMismatch):
 		return status.Error(codes.FailedPrecondition, "the group exists with another filter")
+	case errors.Is(err, eventlog.ErrTooManyGroups):
+		return exhausted("TOO_MANY_GROUPS", "too many consumer groups: an admin may delete one (DeleteGroup), or use an existing group")
+	case errors.Is(err, eventlog.ErrTooManyConsumers):
+		return exhausted("TOO_MANY_CONSUMERS", "the event log holds the most consumers it may: retry later")
+	case errors.Is(err, eventlog.ErrGroupNotFound):
+		return status.Error(codes.NotFound, "no such consumer group")
 	case errors.Is(err, eventlog.ErrNotFound):
 		return status.Error(codes.NotFound, "no such event")
 	case errors.Is(err, eventlog.ErrCorrupt):

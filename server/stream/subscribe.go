@@ -59,6 +59,9 @@ func (s *Service) newSubscription(ctx context.Context, open *hookstreamv1.Subscr
 	} else {
 		sub.consumer, err = s.log.OpenGroup(ctx, open.GetGroup(), cc)
 	}
+	if errors.Is(err, eventlog.ErrTooManyGroups) || errors.Is(err, eventlog.ErrTooManyConsumers) {
+		s.logger.Warn("subscription refused: limit reached", "group", open.GetGroup(), "principal", principalOf(ctx), "reason", err.Error())
+	}
 	if err != nil {
 		return nil, logError(err)
 	}
@@ -71,10 +74,11 @@ func (s *Service) newSubscription(ctx context.Context, open *hookstreamv1.Subscr
 }
 
 func (sub *subscription) close() {
-	// Release what this stream still holds, so only its events are redelivered, at once.
+	// Release what this stream still holds, so only its events are redelivered, and soon: once
+	// the stream's last fetch is over (the server would deliver them to it again before).
 	sub.mu.Lock()
 	for _, d := range sub.inFlight {
-		d.Nak(0)
+		d.Nak(pollWait)
 	}
 	sub.inFlight = nil
 	sub.mu.Unlock()
