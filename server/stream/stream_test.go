@@ -859,3 +859,49 @@ func TestCallsLeaveNoConsumers(t *testing.T) {
 		t.Errorf("listing: got %v %v, want the event", resp, err)
 	}
 }
+
+// groupNames lists the names of the consumer groups.
+func (e *env) groupNames(t testing.TB) map[string]*hookstreamv1.Group {
+	t.Helper()
+	resp, err := e.client.ListGroups(context.Background(), &hookstreamv1.ListGroupsRequest{PageSize: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*hookstreamv1.Group{}
+	for _, g := range resp.GetGroups() {
+		out[g.GetName()] = g
+	}
+	return out
+}
+
+// TestGroupIdleExpiry configures groups to expire after 2 s unread: a group whose last stream
+// closed is deleted (polled, at most 20 s), a group with an open stream is kept, and the expired
+// group can be subscribed again, anew.
+func TestGroupIdleExpiry(t *testing.T) {
+	t.Parallel()
+	e := startWith(t, func(o *eventlog.Options) { o.GroupIdleExpiry = 2 * time.Second })
+	e.send(t, "a", 1)
+	kept := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "kept", Start: all()})
+	kept.ack(kept.next(1, 10*time.Second))
+	idle := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "idle", Start: all()})
+	idle.ack(idle.next(1, 10*time.Second))
+	if got := e.groupNames(t)["idle"].GetIdleExpiry().AsDuration(); got != 2*time.Second {
+		t.Errorf("idle expiry listed %v, want 2s", got)
+	}
+	idle.cancel()
+
+	deadline := time.Now().Add(20 * time.Second)
+	for e.groupNames(t)["idle"] != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the group without streams still exists after 20 s, want it expired after 2 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if e.groupNames(t)["kept"] == nil {
+		t.Error("the group with an open stream expired")
+	}
+	again := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "idle", Start: all()})
+	if got := again.next(1, 10*time.Second); got[0].GetDeliveryAttempt() != 1 {
+		t.Errorf("the expired group subscribed again: attempt %d, want 1 (a new group)", got[0].GetDeliveryAttempt())
+	}
+}
