@@ -125,7 +125,7 @@ func (l *Log) OpenGroup(ctx context.Context, name string, cc ConsumerConfig) (*C
 		}
 		// Another subscriber of the group may have created it meanwhile.
 		if existing, err2 := stream.Consumer(ctx, cfg.Durable); err2 == nil {
-			return l.join(existing, cc)
+			return l.join(ctx, stream, existing, cc)
 		}
 		if errors.Is(err, ErrTooManyGroups) || errors.Is(err, ErrUnavailable) {
 			return nil, err
@@ -134,12 +134,22 @@ func (l *Log) OpenGroup(ctx context.Context, name string, cc ConsumerConfig) (*C
 	case err != nil:
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	return l.join(existing, cc)
+	return l.join(ctx, stream, existing, cc)
 }
 
-// join attaches to an existing group, whose settings win.
-func (l *Log) join(c jetstream.Consumer, cc ConsumerConfig) (*Consumer, error) {
+// join attaches to an existing group, whose settings win, but for the idle expiry: a group
+// takes the one configured now (it may have been created under another).
+func (l *Log) join(ctx context.Context, stream jetstream.Stream, c jetstream.Consumer, cc ConsumerConfig) (*Consumer, error) {
 	info := c.CachedInfo()
+	if info.Config.InactiveThreshold != l.groupIdleExpiry {
+		cfg := info.Config
+		cfg.InactiveThreshold = l.groupIdleExpiry
+		updated, err := stream.UpdateConsumer(ctx, cfg)
+		if err != nil {
+			return nil, consumerError(err)
+		}
+		c, info = updated, updated.CachedInfo()
+	}
 	have := slices.Clone(info.Config.FilterSubjects)
 	if len(have) == 0 && info.Config.FilterSubject != "" {
 		have = []string{info.Config.FilterSubject}

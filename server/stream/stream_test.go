@@ -905,3 +905,26 @@ func TestGroupIdleExpiry(t *testing.T) {
 		t.Errorf("the expired group subscribed again: attempt %d, want 1 (a new group)", got[0].GetDeliveryAttempt())
 	}
 }
+
+// TestGroupIdleExpiryOfExistingGroups creates a group under a log that keeps groups, then opens
+// it under one whose groups expire after 2 s: the group takes the expiry in force, and expires.
+func TestGroupIdleExpiryOfExistingGroups(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Server(t)
+	keeps := startWith(t, func(o *eventlog.Options) { o.URL, o.GroupIdleExpiry = ns.ClientURL(), 0 })
+	old := keeps.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "old"})
+	if got := keeps.groupNames(t)["old"]; got == nil || got.GetIdleExpiry() != nil {
+		t.Fatalf("group created with no expiry: %v, want listed without idle_expiry", got)
+	}
+	old.cancel()
+
+	expires := startWith(t, func(o *eventlog.Options) { o.URL, o.GroupIdleExpiry = ns.ClientURL(), 2*time.Second })
+	expires.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "old"}).cancel()
+	deadline := time.Now().Add(20 * time.Second)
+	for expires.groupNames(t)["old"] != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the group opened under a 2 s expiry still exists after 20 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
