@@ -33,7 +33,7 @@ type APIOptions struct {
 }
 
 // API is the internal API's HTTP mapping: EventService (GET /v1/events, /v1/events/{id},
-// /v1/events:tail) and QuarantineService (GET /v1/quarantine, /v1/quarantine/{id}, POST
+// /v1/events:tail, GET /v1/groups, DELETE /v1/groups/{name}) and QuarantineService (GET /v1/quarantine, /v1/quarantine/{id}, POST
 // /v1/quarantine/{id}:redrive), behind authentication. It is an http.Handler, safe for concurrent
 // use.
 type API struct {

@@ -1,6 +1,7 @@
 // Package stream implements EventService: Subscribe (consumer groups as durable JetStream pull
 // consumers, acks, flow control, redelivery, dead letters), Tail, GetEvent and ListEvents, all
-// reading the event log.
+// reading the event log, and the administration of groups (ListGroups, DeleteGroup). Tails and
+// Subscribes are capped per principal and in all (Options.MaxStreamsPerPrincipal, MaxStreams).
 package stream
 
 import (
