@@ -314,3 +314,18 @@ func TestGroupLimit(t *testing.T) {
 		t.Errorf("a group beyond the limit again: %v, want ResourceExhausted", err)
 	}
 }
+
+// TestStreamLimitWithoutPrincipals runs an internal API without principals: every caller counts
+// as the one anonymous principal, held to the limit of one principal.
+func TestStreamLimitWithoutPrincipals(t *testing.T) {
+	t.Parallel()
+	s := serve(t, func(c *config.Config) { c.Limits.MaxStreamsPerPrincipal, c.Limits.MaxStreams = 1, 10 })
+	notify(t, s)
+	client := internalClient(t, s)
+	if code, _ := openTail(t, client, "nobody"); code != codes.OK {
+		t.Fatalf("first tail: %v, want OK", code)
+	}
+	if code, _ := openSubscription(t, client, "someone-else"); code != codes.ResourceExhausted {
+		t.Errorf("a second caller's stream: %v, want ResourceExhausted", code)
+	}
+}
