@@ -42,12 +42,12 @@ var rules = map[string]need{
 	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      {anyone: true},
 	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": {anyone: true},
 
-	hookstreamv1.EventService_Subscribe_FullMethodName:  {perm: PermConsume},
-	hookstreamv1.EventService_Tail_FullMethodName:       {perm: PermRead},
-	hookstreamv1.EventService_GetEvent_FullMethodName:   {perm: PermRead},
-	hookstreamv1.EventService_ListEvents_FullMethodName: {perm: PermRead},
-	"/hookstream.v1.EventService/ListGroups":            {perm: PermAdmin},
-	"/hookstream.v1.EventService/DeleteGroup":           {perm: PermAdmin},
+	hookstreamv1.EventService_Subscribe_FullMethodName:   {perm: PermConsume},
+	hookstreamv1.EventService_Tail_FullMethodName:        {perm: PermRead},
+	hookstreamv1.EventService_GetEvent_FullMethodName:    {perm: PermRead},
+	hookstreamv1.EventService_ListEvents_FullMethodName:  {perm: PermRead},
+	hookstreamv1.EventService_ListGroups_FullMethodName:  {perm: PermAdmin},
+	hookstreamv1.EventService_DeleteGroup_FullMethodName: {perm: PermAdmin},
 
 	hookstreamv1.QuarantineService_ListEntries_FullMethodName:  {perm: PermAdmin},
 	hookstreamv1.QuarantineService_GetEntry_FullMethodName:     {perm: PermAdmin},

@@ -50,6 +50,24 @@ type Config struct {
 	Providers Providers `koanf:"providers"`
 	// Listeners are the Moveworks-style webhook listeners, by id (a UUID).
 	Listeners map[string]Listener `koanf:"listeners"`
+	// Limits caps what internal callers can hold of the shared resources.
+	Limits Limits `koanf:"limits"`
+}
+
+// Limits caps what internal callers can hold: a call over a limit is answered
+// RESOURCE_EXHAUSTED (HTTP 429) and logged.
+type Limits struct {
+	// MaxStreamsPerPrincipal is how many Tail and Subscribe streams one principal may hold open
+	// at once (all callers count as one principal when none is configured). Default 64.
+	MaxStreamsPerPrincipal int `koanf:"max_streams_per_principal"`
+	// MaxStreams is how many Tail and Subscribe streams may be open at once, in all. Default 512.
+	MaxStreams int `koanf:"max_streams"`
+	// MaxGroups is how many durable consumer groups may exist; subscribing to a new one beyond
+	// it fails until an admin deletes one (DeleteGroup) or one expires. Default 256.
+	MaxGroups int `koanf:"max_groups"`
+	// GroupIdleExpiry deletes a consumer group no stream has read for this long, with its
+	// position. Default 720 h (30 days); 0 keeps groups until deleted.
+	GroupIdleExpiry time.Duration `koanf:"group_idle_expiry"`
 }
 
 // Providers holds the credentials of each provider's route. A provider with none accepts nothing
@@ -259,6 +277,12 @@ func Default() Config {
 			QuarantineMaxAge: 30 * 24 * time.Hour,
 			CommitWorkers:    2,
 		},
+		Limits: Limits{
+			MaxStreamsPerPrincipal: 64,
+			MaxStreams:             512,
+			MaxGroups:              256,
+			GroupIdleExpiry:        30 * 24 * time.Hour,
+		},
 	}
 }
 
@@ -401,6 +425,9 @@ func (c Config) check() error {
 	if err := c.checkDoors(); err != nil {
 		return err
 	}
+	if err := c.Limits.check(); err != nil {
+		return err
+	}
 	if c.HTTP.BodyLimit < 1 {
 		return fmt.Errorf("%w: http.body_limit must be positive", ErrInvalid)
 	}
@@ -421,6 +448,20 @@ func (c Config) check() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("%w: shutdown_timeout must be positive", ErrInvalid)
+	}
+	return nil
+}
+
+func (l Limits) check() error {
+	switch {
+	case l.MaxStreamsPerPrincipal < 1:
+		return fmt.Errorf("%w: limits.max_streams_per_principal must be positive", ErrInvalid)
+	case l.MaxStreams < 1:
+		return fmt.Errorf("%w: limits.max_streams must be positive", ErrInvalid)
+	case l.MaxGroups < 1:
+		return fmt.Errorf("%w: limits.max_groups must be positive", ErrInvalid)
+	case l.GroupIdleExpiry < 0:
+		return fmt.Errorf("%w: limits.group_idle_expiry must not be negative (0 keeps groups)", ErrInvalid)
 	}
 	return nil
 }

@@ -85,6 +85,17 @@ func TestLoad(t *testing.T) {
 		{name: "zero_max_unverified_in_flight", env: map[string]string{"HOOKSTREAM_HTTP_MAX_UNVERIFIED_IN_FLIGHT": "0"}, wantErr: config.ErrInvalid},
 		{name: "zero_body_read_timeout", env: map[string]string{"HOOKSTREAM_HTTP_BODY_READ_TIMEOUT": "0s"}, wantErr: config.ErrInvalid},
 		{name: "negative_body_read_timeout", env: map[string]string{"HOOKSTREAM_HTTP_BODY_READ_TIMEOUT": "-1s"}, wantErr: config.ErrInvalid},
+		{
+			name: "limits_from_env",
+			env:  map[string]string{"HOOKSTREAM_LIMITS_MAX_STREAMS": "10", "HOOKSTREAM_LIMITS_MAX_STREAMS_PER_PRINCIPAL": "2", "HOOKSTREAM_LIMITS_MAX_GROUPS": "3", "HOOKSTREAM_LIMITS_GROUP_IDLE_EXPIRY": "0"},
+			want: withDefaults(func(c *config.Config) {
+				c.Limits = config.Limits{MaxStreams: 10, MaxStreamsPerPrincipal: 2, MaxGroups: 3}
+			}),
+		},
+		{name: "zero_max_streams", env: map[string]string{"HOOKSTREAM_LIMITS_MAX_STREAMS": "0"}, wantErr: config.ErrInvalid},
+		{name: "zero_max_streams_per_principal", env: map[string]string{"HOOKSTREAM_LIMITS_MAX_STREAMS_PER_PRINCIPAL": "0"}, wantErr: config.ErrInvalid},
+		{name: "zero_max_groups", env: map[string]string{"HOOKSTREAM_LIMITS_MAX_GROUPS": "0"}, wantErr: config.ErrInvalid},
+		{name: "negative_group_idle_expiry", env: map[string]string{"HOOKSTREAM_LIMITS_GROUP_IDLE_EXPIRY": "-1h"}, wantErr: config.ErrInvalid},
 		{name: "bad_durability", args: []string{"--durability", "sometimes"}, wantErr: config.ErrInvalid},
 		{name: "bad_replicas", args: []string{"--replicas", "0"}, wantErr: config.ErrInvalid},
 		{

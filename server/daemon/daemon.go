@@ -115,7 +115,9 @@ func (s *Server) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.stream, err = stream.New(stream.Options{Log: s.events, MaxResponseBytes: s.cfg.GRPC.MaxResponseBytes, Logger: s.log}); err != nil {
+	so := stream.OptionsFrom(s.cfg)
+	so.Log, so.Logger = s.events, s.log
+	if s.stream, err = stream.New(so); err != nil {
 		return err
 	}
 	quarantineService, err := quarantine.New(s.events, webhooks, s.cfg.GRPC.MaxResponseBytes, s.log)

@@ -217,11 +217,8 @@ func TestServe(t *testing.T) {
 // the listing is complete, and no internal error text reaches the client.
 func TestListEventsOverHTTPIsBounded(t *testing.T) {
 	t.Parallel()
-	const listener = "0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a"
-	cfg := config.Default()
-	cfg.HTTP.Addr, cfg.GRPC.Addr, cfg.API.Addr, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
-	cfg.Listeners = map[string]config.Listener{listener: {Insecure: true, DefaultType: "notification"}}
-	s, _, _, _ := run(t, cfg)
+	const listener = limitsListener
+	s := serve(t, func(*config.Config) {})
 	public, base := "http://"+s.HTTPAddr().String(), "http://"+s.APIAddr().String()
 
 	const n = 12

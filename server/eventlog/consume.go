@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -99,16 +100,18 @@ func (cc ConsumerConfig) jetstream() (jetstream.ConsumerConfig, error) {
 	}, nil
 }
 
-// OpenGroup opens the consumer group name, creating it with cc when it does not exist. An
-// existing group keeps its own ack wait and maximum deliveries (see Consumer.Config); its filter
-// must be cc's (ErrGroupMismatch otherwise). Errors also wrap ErrBadFilter, ErrRejected or
-// ErrUnavailable.
+// OpenGroup opens the consumer group name, creating it with cc when it does not exist (unless
+// Options.MaxGroups groups exist: ErrTooManyGroups); a new group expires after
+// Options.GroupIdleExpiry unread. An existing group keeps its own ack wait and maximum deliveries
+// (see Consumer.Config); its filter must be cc's (ErrGroupMismatch otherwise). Errors also wrap
+// ErrBadFilter, ErrRejected or ErrUnavailable.
 func (l *Log) OpenGroup(ctx context.Context, name string, cc ConsumerConfig) (*Consumer, error) {
 	cfg, err := cc.jetstream()
 	if err != nil {
 		return nil, err
 	}
-	cfg.Durable = "group-" + name
+	cfg.Durable = groupPrefix + name
+	cfg.InactiveThreshold = l.groupIdleExpiry
 	stream, err := l.js.Stream(ctx, EventsStream)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -116,24 +119,37 @@ func (l *Log) OpenGroup(ctx context.Context, name string, cc ConsumerConfig) (*C
 	existing, err := stream.Consumer(ctx, cfg.Durable)
 	switch {
 	case errors.Is(err, jetstream.ErrConsumerNotFound):
-		c, err := stream.CreateConsumer(ctx, cfg)
+		c, err := l.createGroup(ctx, stream, cfg)
 		if err == nil {
 			return &Consumer{log: l, c: c, name: cfg.Durable, Config: cc}, nil
 		}
 		// Another subscriber of the group may have created it meanwhile.
 		if existing, err2 := stream.Consumer(ctx, cfg.Durable); err2 == nil {
-			return l.join(existing, cc)
+			return l.join(ctx, stream, existing, cc)
+		}
+		if errors.Is(err, ErrTooManyGroups) || errors.Is(err, ErrUnavailable) {
+			return nil, err
 		}
 		return nil, consumerError(err)
 	case err != nil:
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	return l.join(existing, cc)
+	return l.join(ctx, stream, existing, cc)
 }
 
-// join attaches to an existing group, whose settings win.
-func (l *Log) join(c jetstream.Consumer, cc ConsumerConfig) (*Consumer, error) {
+// join attaches to an existing group, whose settings win, but for the idle expiry: a group
+// takes the one configured now (it may have been created under another).
+func (l *Log) join(ctx context.Context, stream jetstream.Stream, c jetstream.Consumer, cc ConsumerConfig) (*Consumer, error) {
 	info := c.CachedInfo()
+	if info.Config.InactiveThreshold != l.groupIdleExpiry {
+		cfg := info.Config
+		cfg.InactiveThreshold = l.groupIdleExpiry
+		updated, err := stream.UpdateConsumer(ctx, cfg)
+		if err != nil {
+			return nil, consumerError(err)
+		}
+		c, info = updated, updated.CachedInfo()
+	}
 	have := slices.Clone(info.Config.FilterSubjects)
 	if len(have) == 0 && info.Config.FilterSubject != "" {
 		have = []string{info.Config.FilterSubject}
@@ -174,18 +190,39 @@ func (l *Log) OpenEphemeral(ctx context.Context, cc ConsumerConfig) (*Consumer, 
 // Name is the consumer's name in the log.
 func (c *Consumer) Name() string { return c.name }
 
-// Close deletes an ephemeral consumer; a group stays.
-func (c *Consumer) Close() {
+// Close deletes an ephemeral consumer at once, so that the streams ended do not hold consumers
+// of the log; a group stays. An error (wrapping ErrUnavailable) means the consumer is left to the
+// server, which deletes it after ephemeralInactivity.
+func (c *Consumer) Close() error {
 	if !c.ephemeral {
-		return
+		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c.log.js.DeleteConsumer(ctx, EventsStream, c.name)
+	return c.log.deleteConsumer(c.name)
 }
+
+// closeTimeout bounds the deletion of a consumer whose call has ended.
+const closeTimeout = 5 * time.Second
+
+// deleteConsumer deletes the consumer name of the events stream; one already gone is no error.
+func (l *Log) deleteConsumer(name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	err := l.js.DeleteConsumer(ctx, EventsStream, name)
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("%w: delete consumer %s: %w", ErrUnavailable, name, err)
+	}
+	return nil
+}
+
+// ErrTooManyConsumers is wrapped by the errors of a consumer the server refused because the
+// events stream holds as many as it may (nats-server: 1,000 by default).
+var ErrTooManyConsumers = errors.New("the event log holds the most consumers it may")
 
 func consumerError(err error) error {
 	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeMaximumConsumersLimit {
+		return fmt.Errorf("%w: %s", ErrTooManyConsumers, apiErr.Description)
+	}
 	if errors.As(err, &apiErr) && apiErr.Code == 400 {
 		return fmt.Errorf("%w: %s", ErrRejected, apiErr.Description)
 	}
@@ -223,13 +260,39 @@ func (d *Delivery) InProgress() error { return d.msg.InProgress() }
 
 // Batch is the events of one fetch, delivered as they arrive.
 type Batch struct {
-	c     chan *Delivery
-	batch jetstream.MessageBatch
-	info  func(context.Context) (*jetstream.ConsumerInfo, error) // nil for a tail
+	c        chan *Delivery
+	stop     chan struct{}
+	stopOnce sync.Once
+	acked    bool          // the consumer acknowledges: Stop releases what it did not deliver
+	wait     time.Duration // the fetch's longest wait
+	batch    jetstream.MessageBatch
+	info     func(context.Context) (*jetstream.ConsumerInfo, error) // nil for a tail
 }
 
 // Deliveries returns the batch's events; the channel is closed when the fetch ends.
 func (b *Batch) Deliveries() <-chan *Delivery { return b.c }
+
+// Stop abandons the batch, for a caller whose call has ended: the events it has not taken from
+// Deliveries, and those still to arrive, are released for redelivery once the fetch's wait is
+// over (a tail has nothing to release). Released at once, they would go to the same abandoned
+// fetch again, each time a delivery attempt more. Deliveries must not be read after Stop. Stop
+// may be called more than once, and after the batch ended.
+func (b *Batch) Stop() {
+	b.stopOnce.Do(func() {
+		close(b.stop)
+		go func() {
+			for d := range b.c {
+				b.release(d)
+			}
+		}()
+	})
+}
+
+func (b *Batch) release(d *Delivery) {
+	if b.acked {
+		d.Nak(b.wait)
+	}
+}
 
 // Err returns why the fetch ended early, once Deliveries is closed: nil, an error wrapping
 // ErrConsumerGone when the consumer no longer exists (deleted, or lost with an in-process restart
@@ -267,17 +330,24 @@ func (c *Consumer) Fetch(n int, wait time.Duration) (*Batch, error) {
 		}
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	b := newBatch(batch)
+	b := newBatch(batch, true, wait)
 	b.info = c.c.Info
 	return b, nil
 }
 
-func newBatch(batch jetstream.MessageBatch) *Batch {
-	b := &Batch{c: make(chan *Delivery, 64), batch: batch}
+// newBatch delivers the messages of batch, a fetch waiting at most wait, as they arrive, until it
+// ends or is stopped; acked says whether its consumer acknowledges.
+func newBatch(batch jetstream.MessageBatch, acked bool, wait time.Duration) *Batch {
+	b := &Batch{c: make(chan *Delivery, 64), stop: make(chan struct{}), acked: acked, wait: wait, batch: batch}
 	go func() {
 		defer close(b.c)
 		for m := range batch.Messages() {
-			b.c <- newDelivery(m)
+			d := newDelivery(m)
+			select {
+			case b.c <- d:
+			case <-b.stop:
+				b.release(d)
+			}
 		}
 	}()
 	return b
@@ -296,9 +366,11 @@ func newDelivery(m jetstream.Msg) *Delivery {
 }
 
 // Tail reads the events stream from a start position, without acknowledgements (an ordered
-// consumer of the server's, which nats.go recreates when it falls behind).
+// consumer of the server's, which nats.go recreates when it falls behind, and on each fetch).
+// Close it when done.
 type Tail struct {
-	c jetstream.Consumer
+	log *Log
+	c   jetstream.Consumer
 }
 
 // OpenTail opens a tail of the events on subjects from start. Errors as OpenGroup.
@@ -317,7 +389,18 @@ func (l *Log) OpenTail(ctx context.Context, subjects []string, start Start) (*Ta
 	if err != nil {
 		return nil, consumerError(err)
 	}
-	return &Tail{c: c}, nil
+	return &Tail{log: l, c: c}, nil
+}
+
+// Close deletes the tail's consumer at once, so that the tails ended do not hold consumers of
+// the log. An error (wrapping ErrUnavailable) means the consumer is left to the server, which
+// deletes it after ephemeralInactivity. Fetch must not be called after Close.
+func (t *Tail) Close() error {
+	info := t.c.CachedInfo()
+	if info == nil {
+		return nil
+	}
+	return t.log.deleteConsumer(info.Name)
 }
 
 // Fetch returns the next events, at most n, waiting at most wait for the first. Errors wrap
@@ -327,7 +410,7 @@ func (t *Tail) Fetch(n int, wait time.Duration) (*Batch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	return newBatch(batch), nil
+	return newBatch(batch, false, wait), nil
 }
 
 // errBatch is a fetch that failed before it started.

@@ -12,6 +12,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -88,6 +89,13 @@ type Options struct {
 	// streams' largest message are set from it, and an external server whose max_payload is too
 	// small for it is refused at Open.
 	BodyLimit int64
+	// MaxGroups is how many consumer groups may exist; OpenGroup refuses a new one beyond it
+	// (ErrTooManyGroups). With the Tails and Subscribes the caller allows, it must stay below the
+	// consumers nats-server keeps per stream (1,000 by default).
+	MaxGroups int
+	// GroupIdleExpiry is how long a group may go unread (no subscriber fetching) before the
+	// server deletes it with its position. 0: groups are kept until deleted.
+	GroupIdleExpiry time.Duration
 	// Logger receives the embedded server's warnings and errors. Nil: discard.
 	Logger *slog.Logger
 
@@ -114,6 +122,10 @@ func (o Options) check() error {
 		return fmt.Errorf("%w: commit workers %d: want at least 1", ErrInvalidOptions, o.CommitWorkers)
 	case o.BodyLimit < 1 || o.BodyLimit > MaxBodyLimit:
 		return fmt.Errorf("%w: body limit %d: want 1 to %d bytes", ErrInvalidOptions, o.BodyLimit, MaxBodyLimit)
+	case o.MaxGroups < 1:
+		return fmt.Errorf("%w: max groups %d: want at least 1", ErrInvalidOptions, o.MaxGroups)
+	case o.GroupIdleExpiry < 0:
+		return fmt.Errorf("%w: group idle expiry must not be negative", ErrInvalidOptions)
 	case o.URL == "" && o.DataDir == "":
 		return fmt.Errorf("%w: data dir is empty", ErrInvalidOptions)
 	case o.ClientAddr != "" && o.ClientToken == "":
@@ -126,15 +138,18 @@ func (o Options) check() error {
 // is known to be failing and taking them again once a probe finds it can (see Healthy). It is safe
 // for concurrent use. Close it when done.
 type Log struct {
-	ns         *server.Server // nil with an external server
-	nc         *nats.Conn
-	js         jetstream.JetStream
-	bodyLimit  int64
-	events     *Committer
-	quarantine *Committer
-	syncers    []*blockSyncer     // events then quarantine, with the embedded server and "always"
-	stopSync   context.CancelFunc // stops syncConsumers
-	syncDone   chan struct{}      // closed when syncConsumers has returned
+	ns              *server.Server // nil with an external server
+	nc              *nats.Conn
+	js              jetstream.JetStream
+	bodyLimit       int64
+	maxGroups       int
+	groupIdleExpiry time.Duration
+	groupsMu        sync.Mutex // serialises counting the groups and creating one
+	events          *Committer
+	quarantine      *Committer
+	syncers         []*blockSyncer     // events then quarantine, with the embedded server and "always"
+	stopSync        context.CancelFunc // stops syncConsumers
+	syncDone        chan struct{}      // closed when syncConsumers has returned
 
 	health *health
 	probes probeState // only the health loop's probes use it
@@ -149,7 +164,7 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Log{bodyLimit: o.BodyLimit}
+	l := &Log{bodyLimit: o.BodyLimit, maxGroups: o.MaxGroups, groupIdleExpiry: o.GroupIdleExpiry}
 	if err := l.connect(o); err != nil {
 		l.Close()
 		return nil, err
@@ -379,5 +394,7 @@ func OptionsFrom(c config.Config) Options {
 		QuarantineMaxAge: c.EventLog.QuarantineMaxAge,
 		CommitWorkers:    c.EventLog.CommitWorkers,
 		BodyLimit:        c.HTTP.BodyLimit,
+		MaxGroups:        c.Limits.MaxGroups,
+		GroupIdleExpiry:  c.Limits.GroupIdleExpiry,
 	}
 }

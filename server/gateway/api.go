@@ -33,7 +33,7 @@ type APIOptions struct {
 }
 
 // API is the internal API's HTTP mapping: EventService (GET /v1/events, /v1/events/{id},
-// /v1/events:tail) and QuarantineService (GET /v1/quarantine, /v1/quarantine/{id}, POST
+// /v1/events:tail, GET /v1/groups, DELETE /v1/groups/{name}) and QuarantineService (GET /v1/quarantine, /v1/quarantine/{id}, POST
 // /v1/quarantine/{id}:redrive), behind authentication. It is an http.Handler, safe for concurrent
 // use.
 type API struct {
@@ -87,7 +87,7 @@ func (a *API) writeError(ctx context.Context, mux *runtime.ServeMux, m runtime.M
 	st := status.Convert(err)
 	public := map[codes.Code]string{
 		codes.Unavailable:       "the event log is unavailable, retry later",
-		codes.ResourceExhausted: "the answer is too large or the server is busy: ask for a smaller page, or retry later",
+		codes.ResourceExhausted: "the answer is too large, or a limit is reached (open streams, consumer groups): ask for a smaller page, close a stream, or retry later",
 		codes.Internal:          "internal error",
 		codes.Unknown:           "internal error",
 		codes.DataLoss:          "a stored event could not be read",

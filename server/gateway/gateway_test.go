@@ -90,7 +90,9 @@ func startDoor(t testing.TB, now func() time.Time, door func(*gateway.Options), 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := stream.New(stream.Options{Log: l, MaxResponseBytes: d.GRPC.MaxResponseBytes})
+	so := stream.OptionsFrom(d)
+	so.Log = l
+	ev, err := stream.New(so)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,8 @@
 package stream
 
 import (
-	"time"
-
 	"context"
+	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -16,7 +15,7 @@ import (
 const defaultPageSize = 100
 
 // Tail implements hookstreamv1.EventServiceServer. Each message carries one event, so a message
-// is never larger than the largest event.
+// is never larger than the largest event. The tail's consumer is deleted when the call ends.
 func (s *Service) Tail(req *hookstreamv1.TailRequest, srv hookstreamv1.EventService_TailServer) error {
 	if err := validate.Request(req); err != nil {
 		return err
@@ -25,14 +24,31 @@ func (s *Service) Tail(req *hookstreamv1.TailRequest, srv hookstreamv1.EventServ
 	if err != nil {
 		return logError(err)
 	}
+	release, err := s.admit(srv.Context(), "tail")
+	if err != nil {
+		return err
+	}
+	defer release()
 	tail, err := s.log.OpenTail(srv.Context(), subjects, start(req.GetStart(), hookstreamv1.StartPosition_POLICY_NEW))
 	if err != nil {
 		return logError(err)
 	}
+	defer func() {
+		if err := tail.Close(); err != nil {
+			s.logger.Warn("tail's consumer not deleted, the log expires it", "err", err)
+		}
+	}()
+	return s.tail(srv, tail)
+}
+
+// tail sends the tail's events, and a heartbeat when it has been idle, until the call ends or
+// the server drains.
+func (s *Service) tail(srv hookstreamv1.EventService_TailServer, tail *eventlog.Tail) error {
+	ctx := srv.Context()
 	idle := time.Now()
 	for {
 		select {
-		case <-srv.Context().Done():
+		case <-ctx.Done():
 			return nil
 		case <-s.draining:
 			return nil
@@ -42,14 +58,11 @@ func (s *Service) Tail(req *hookstreamv1.TailRequest, srv hookstreamv1.EventServ
 		if err != nil {
 			return logError(err)
 		}
-		for d := range batch.Deliveries() {
-			if d.Err != nil {
-				s.logger.Error("undeliverable event", "sequence", d.Sequence, "err", d.Err)
-				continue
-			}
-			if err := srv.Send(&hookstreamv1.TailResponse{Kind: &hookstreamv1.TailResponse_Event{Event: d.Event}}); err != nil {
-				return err
-			}
+		sent, err := s.forwardTail(ctx, srv, batch)
+		if err != nil {
+			return err
+		}
+		if sent {
 			idle = time.Now()
 		}
 		if time.Since(idle) >= s.heartbeat {
@@ -57,6 +70,33 @@ func (s *Service) Tail(req *hookstreamv1.TailRequest, srv hookstreamv1.EventServ
 				return err
 			}
 			idle = time.Now()
+		}
+	}
+}
+
+// forwardTail sends the events of one fetch as they arrive, and stops at once when the call ends
+// or the server drains. It reports whether it sent anything.
+func (s *Service) forwardTail(ctx context.Context, srv hookstreamv1.EventService_TailServer, batch *eventlog.Batch) (bool, error) {
+	defer batch.Stop()
+	sent := false
+	for {
+		select {
+		case d, ok := <-batch.Deliveries():
+			if !ok {
+				return sent, nil
+			}
+			if d.Err != nil {
+				s.logger.Error("undeliverable event", "sequence", d.Sequence, "err", d.Err)
+				continue
+			}
+			if err := srv.Send(&hookstreamv1.TailResponse{Kind: &hookstreamv1.TailResponse_Event{Event: d.Event}}); err != nil {
+				return sent, err
+			}
+			sent = true
+		case <-ctx.Done():
+			return sent, nil
+		case <-s.draining:
+			return sent, nil
 		}
 	}
 }

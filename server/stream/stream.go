@@ -1,11 +1,13 @@
 // Package stream implements EventService: Subscribe (consumer groups as durable JetStream pull
 // consumers, acks, flow control, redelivery, dead letters), Tail, GetEvent and ListEvents, all
-// reading the event log.
+// reading the event log, and the administration of groups (ListGroups, DeleteGroup). Tails and
+// Subscribes are capped per principal and in all (Options.MaxStreamsPerPrincipal, MaxStreams).
 package stream
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/hookstream/hookstream/server/config"
 	"github.com/hookstream/hookstream/server/eventlog"
 	"github.com/hookstream/hookstream/server/validate"
 )
@@ -44,6 +47,13 @@ type Options struct {
 	// MaxResponseBytes bounds each message of a Subscribe or Tail stream and each page of
 	// ListEvents, in encoded event bytes; an event larger than that goes out alone. Required.
 	MaxResponseBytes int
+	// MaxStreamsPerPrincipal is how many Tail and Subscribe streams one principal (package
+	// auth; Anonymous without one) may hold open at once; more are refused with
+	// RESOURCE_EXHAUSTED. Required (config holds the default).
+	MaxStreamsPerPrincipal int
+	// MaxStreams is how many Tail and Subscribe streams may be open at once, in all; more are
+	// refused with RESOURCE_EXHAUSTED. Required (config holds the default).
+	MaxStreams int
 	// Logger receives what goes wrong. Default: discard.
 	Logger *slog.Logger
 }
@@ -55,15 +65,32 @@ type Service struct {
 	heartbeat     time.Duration
 	responseBytes int
 	logger        *slog.Logger
+	streams       *streamLimiter
 
 	drainOnce sync.Once
 	draining  chan struct{}
 }
 
-// New returns a Service reading o.Log.
+// OptionsFrom returns the Options of a configuration: the one place its keys meet the service's
+// options (package config holds the defaults). Log, Heartbeat and Logger are left unset.
+func OptionsFrom(c config.Config) Options {
+	return Options{
+		MaxResponseBytes:       c.GRPC.MaxResponseBytes,
+		MaxStreamsPerPrincipal: c.Limits.MaxStreamsPerPrincipal,
+		MaxStreams:             c.Limits.MaxStreams,
+	}
+}
+
+// ErrInvalidOptions is wrapped by New's errors for Options that cannot be used.
+var ErrInvalidOptions = errors.New("invalid stream options")
+
+// New returns a Service reading o.Log. Errors wrap ErrInvalidOptions.
 func New(o Options) (*Service, error) {
-	if o.Log == nil || o.MaxResponseBytes <= 0 {
-		return nil, errors.New("stream: a log and a positive max response bytes are required")
+	switch {
+	case o.Log == nil || o.MaxResponseBytes <= 0:
+		return nil, fmt.Errorf("%w: a log and a positive max response bytes are required", ErrInvalidOptions)
+	case o.MaxStreamsPerPrincipal < 1 || o.MaxStreams < 1:
+		return nil, fmt.Errorf("%w: max streams %d per principal, %d in all: want positive limits", ErrInvalidOptions, o.MaxStreamsPerPrincipal, o.MaxStreams)
 	}
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = DefaultHeartbeat
@@ -71,7 +98,11 @@ func New(o Options) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{log: o.Log, heartbeat: o.Heartbeat, responseBytes: o.MaxResponseBytes, logger: o.Logger, draining: make(chan struct{})}, nil
+	return &Service{
+		log: o.Log, heartbeat: o.Heartbeat, responseBytes: o.MaxResponseBytes, logger: o.Logger,
+		streams:  newStreamLimiter(o.MaxStreamsPerPrincipal, o.MaxStreams),
+		draining: make(chan struct{}),
+	}, nil
 }
 
 // Drain makes every open stream send its last "draining" message and end, so that clients
@@ -87,6 +118,12 @@ func logError(err error) error {
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, eventlog.ErrGroupMismatch):
 		return status.Error(codes.FailedPrecondition, "the group exists with another filter")
+	case errors.Is(err, eventlog.ErrTooManyGroups):
+		return exhausted("TOO_MANY_GROUPS", "too many consumer groups: an admin may delete one (DeleteGroup), or use an existing group")
+	case errors.Is(err, eventlog.ErrTooManyConsumers):
+		return exhausted("TOO_MANY_CONSUMERS", "the event log holds the most consumers it may: retry later")
+	case errors.Is(err, eventlog.ErrGroupNotFound):
+		return status.Error(codes.NotFound, "no such consumer group")
 	case errors.Is(err, eventlog.ErrNotFound):
 		return status.Error(codes.NotFound, "no such event")
 	case errors.Is(err, eventlog.ErrCorrupt):
@@ -112,6 +149,11 @@ func (s *Service) Subscribe(srv hookstreamv1.EventService_SubscribeServer) error
 	if err := validate.Request(first); err != nil {
 		return err
 	}
+	release, err := s.admit(srv.Context(), "subscribe")
+	if err != nil {
+		return err
+	}
+	defer release()
 	sub, err := s.newSubscription(srv.Context(), open)
 	if err != nil {
 		return err

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -67,7 +66,9 @@ func startWith(t testing.TB, set func(*eventlog.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := stream.New(stream.Options{Log: l, Heartbeat: 300 * time.Millisecond, MaxResponseBytes: d.GRPC.MaxResponseBytes})
+	so := stream.OptionsFrom(d)
+	so.Log, so.Heartbeat = l, 300*time.Millisecond
+	ev, err := stream.New(so)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -746,12 +747,7 @@ func TestConsumerGoneEndsStream(t *testing.T) {
 	if err != nil || first.GetSubscribed() == nil {
 		t.Fatalf("subscribe: %v %v", first, err)
 	}
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := natstest.JetStream(t, ns.ClientURL())
 	if err := js.DeleteConsumer(ctx, eventlog.EventsStream, first.GetSubscribed().GetGroup()); err != nil {
 		t.Fatalf("delete the consumer %s: %v", first.GetSubscribed().GetGroup(), err)
 	}
@@ -764,5 +760,171 @@ func TestConsumerGoneEndsStream(t *testing.T) {
 			t.Fatalf("stream ended with %v, want Unavailable", err)
 		}
 		return
+	}
+}
+
+// consumers returns how many consumers the events stream has.
+func consumers(t testing.TB, js jetstream.JetStream) int {
+	t.Helper()
+	info, err := js.Stream(context.Background(), eventlog.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.CachedInfo().State.Consumers
+}
+
+// waitConsumers waits, at most 10 s, until the events stream has want consumers.
+func waitConsumers(t testing.TB, js jetstream.JetStream, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := consumers(t, js)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the events stream has %d consumers, want %d", got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCallsLeaveNoConsumers is the reproduction of the consumer lock-out: 1,010 listings of one
+// event, 1,010 tails and 100 ephemeral subscriptions, one after the other, each ended by its
+// client. The consumers of the tails and subscriptions are deleted as they end (long before the
+// server's inactivity threshold would), listings make none, and afterwards a new group, a tail
+// and a listing all work.
+func TestCallsLeaveNoConsumers(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Server(t)
+	e := startWith(t, func(o *eventlog.Options) { o.URL = ns.ClientURL() })
+	js := natstest.JetStream(t, ns.ClientURL())
+	want := e.send(t, "a", 1)[0]
+	const bound = 8 // consumers still being deleted by nats.go after a tail's fetch
+	check := func(what string, i int) {
+		t.Helper()
+		if n := consumers(t, js); n > bound {
+			t.Fatalf("after %d %s: the events stream has %d consumers, want at most %d", i, what, n, bound)
+		}
+	}
+
+	for i := range 1010 {
+		resp, err := e.client.ListEvents(context.Background(), &hookstreamv1.ListEventsRequest{PageSize: 1})
+		if err != nil || len(resp.GetEvents()) != 1 {
+			t.Fatalf("listing %d: %v %v", i, resp, err)
+		}
+	}
+	check("listings", 1010)
+	for i := range 1010 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		tail, err := e.client.Tail(ctx, &hookstreamv1.TailRequest{Start: all()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := tail.Recv()
+		if err != nil || m.GetEvent().GetId() != want {
+			t.Fatalf("tail %d: got %v %v, want event %s", i, m, err, want)
+		}
+		cancel()
+		if i%100 == 99 {
+			check("tails", i+1)
+		}
+	}
+	for i := range 100 {
+		s := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Start: all()})
+		if got := s.next(1, 10*time.Second); got[0].GetEvent().GetId() != want {
+			t.Fatalf("subscription %d: got %s, want %s", i, got[0].GetEvent().GetId(), want)
+		}
+		s.cancel()
+		if i%10 == 9 {
+			check("subscriptions", i+1)
+		}
+	}
+	waitConsumers(t, js, 0)
+
+	s := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "after", Start: all()})
+	if got := s.next(1, 10*time.Second); got[0].GetEvent().GetId() != want {
+		t.Errorf("new group: got %s, want %s", got[0].GetEvent().GetId(), want)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tail, err := e.client.Tail(ctx, &hookstreamv1.TailRequest{Start: all()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := tail.Recv(); err != nil || m.GetEvent().GetId() != want {
+		t.Errorf("new tail: got %v %v, want event %s", m, err, want)
+	}
+	if resp, err := e.client.ListEvents(ctx, &hookstreamv1.ListEventsRequest{}); err != nil || len(resp.GetEvents()) != 1 {
+		t.Errorf("listing: got %v %v, want the event", resp, err)
+	}
+}
+
+// groupNames lists the names of the consumer groups.
+func (e *env) groupNames(t testing.TB) map[string]*hookstreamv1.Group {
+	t.Helper()
+	resp, err := e.client.ListGroups(context.Background(), &hookstreamv1.ListGroupsRequest{PageSize: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*hookstreamv1.Group{}
+	for _, g := range resp.GetGroups() {
+		out[g.GetName()] = g
+	}
+	return out
+}
+
+// TestGroupIdleExpiry configures groups to expire after 2 s unread: a group whose last stream
+// closed is deleted (polled, at most 20 s), a group with an open stream is kept, and the expired
+// group can be subscribed again, anew.
+func TestGroupIdleExpiry(t *testing.T) {
+	t.Parallel()
+	e := startWith(t, func(o *eventlog.Options) { o.GroupIdleExpiry = 2 * time.Second })
+	e.send(t, "a", 1)
+	kept := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "kept", Start: all()})
+	kept.ack(kept.next(1, 10*time.Second))
+	idle := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "idle", Start: all()})
+	idle.ack(idle.next(1, 10*time.Second))
+	if got := e.groupNames(t)["idle"].GetIdleExpiry().AsDuration(); got != 2*time.Second {
+		t.Errorf("idle expiry listed %v, want 2s", got)
+	}
+	idle.cancel()
+
+	deadline := time.Now().Add(20 * time.Second)
+	for e.groupNames(t)["idle"] != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the group without streams still exists after 20 s, want it expired after 2 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if e.groupNames(t)["kept"] == nil {
+		t.Error("the group with an open stream expired")
+	}
+	again := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "idle", Start: all()})
+	if got := again.next(1, 10*time.Second); got[0].GetDeliveryAttempt() != 1 {
+		t.Errorf("the expired group subscribed again: attempt %d, want 1 (a new group)", got[0].GetDeliveryAttempt())
+	}
+}
+
+// TestGroupIdleExpiryOfExistingGroups creates a group under a log that keeps groups, then opens
+// it under one whose groups expire after 2 s: the group takes the expiry in force, and expires.
+func TestGroupIdleExpiryOfExistingGroups(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Server(t)
+	keeps := startWith(t, func(o *eventlog.Options) { o.URL, o.GroupIdleExpiry = ns.ClientURL(), 0 })
+	old := keeps.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "old"})
+	if got := keeps.groupNames(t)["old"]; got == nil || got.GetIdleExpiry() != nil {
+		t.Fatalf("group created with no expiry: %v, want listed without idle_expiry", got)
+	}
+	old.cancel()
+
+	expires := startWith(t, func(o *eventlog.Options) { o.URL, o.GroupIdleExpiry = ns.ClientURL(), 2*time.Second })
+	expires.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "old"}).cancel()
+	deadline := time.Now().Add(20 * time.Second)
+	for expires.groupNames(t)["old"] != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the group opened under a 2 s expiry still exists after 20 s")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -59,6 +59,9 @@ func (s *Service) newSubscription(ctx context.Context, open *hookstreamv1.Subscr
 	} else {
 		sub.consumer, err = s.log.OpenGroup(ctx, open.GetGroup(), cc)
 	}
+	if errors.Is(err, eventlog.ErrTooManyGroups) || errors.Is(err, eventlog.ErrTooManyConsumers) {
+		s.logger.Warn("subscription refused: limit reached", "group", open.GetGroup(), "principal", principalOf(ctx), "reason", err.Error())
+	}
 	if err != nil {
 		return nil, logError(err)
 	}
@@ -71,14 +74,17 @@ func (s *Service) newSubscription(ctx context.Context, open *hookstreamv1.Subscr
 }
 
 func (sub *subscription) close() {
-	// Release what this stream still holds, so only its events are redelivered, at once.
+	// Release what this stream still holds, so only its events are redelivered, and soon: once
+	// the stream's last fetch is over (the server would deliver them to it again before).
 	sub.mu.Lock()
 	for _, d := range sub.inFlight {
-		d.Nak(0)
+		d.Nak(pollWait)
 	}
 	sub.inFlight = nil
 	sub.mu.Unlock()
-	sub.consumer.Close()
+	if err := sub.consumer.Close(); err != nil {
+		sub.s.logger.Warn("subscription's consumer not deleted, the log expires it", "group", sub.group, "err", err)
+	}
 }
 
 // run serves the stream: one goroutine sends (the only one that may), one applies the client's
@@ -171,7 +177,10 @@ func (sub *subscription) pullLoop(ctx context.Context, send func(*hookstreamv1.S
 func (sub *subscription) pull(ctx context.Context, credit int, send func(*hookstreamv1.SubscribeResponse) bool) (bool, error) {
 	batch, err := sub.consumer.Fetch(credit, pollWait)
 	if err == nil {
-		sent := sub.forward(ctx, batch.Deliveries(), send)
+		sent := sub.forward(ctx, batch, send)
+		if ctx.Err() != nil {
+			return sent, nil // the stream ends: what the batch still holds is released
+		}
 		if err = batch.Err(); err == nil {
 			return sent, nil
 		}
@@ -190,8 +199,10 @@ func (sub *subscription) pull(ctx context.Context, credit int, send func(*hookst
 }
 
 // forward sends the deliveries of one fetch, packed as pull says, and reports whether it sent
-// anything.
-func (sub *subscription) forward(ctx context.Context, deliveries <-chan *eventlog.Delivery, send func(*hookstreamv1.SubscribeResponse) bool) bool {
+// anything. It stops at once when the stream ends, releasing the events it did not take.
+func (sub *subscription) forward(ctx context.Context, batch *eventlog.Batch, send func(*hookstreamv1.SubscribeResponse) bool) bool {
+	defer batch.Stop()
+	deliveries := batch.Deliveries()
 	sent := false
 	var events []*hookstreamv1.ReceivedEvent
 	size := 0
@@ -212,7 +223,16 @@ func (sub *subscription) forward(ctx context.Context, deliveries <-chan *eventlo
 		events = append(events, ev)
 		size += d.Size
 	}
-	for d := range deliveries {
+	for {
+		var d *eventlog.Delivery
+		select {
+		case d = <-deliveries:
+		case <-ctx.Done():
+			return sent
+		}
+		if d == nil {
+			return sent // the fetch ended
+		}
 		add(d)
 	more:
 		for {
@@ -228,7 +248,6 @@ func (sub *subscription) forward(ctx context.Context, deliveries <-chan *eventlo
 		}
 		flush()
 	}
-	return sent
 }
 
 func endErr(sendErr, recvErr chan error) error {

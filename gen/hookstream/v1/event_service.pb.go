@@ -664,6 +664,291 @@ func (x *ListEventsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// ListGroupsRequest asks for a page of consumer groups.
+type ListGroupsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The most groups to return. Default 100, at most 1,000.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page, to continue from there.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGroupsRequest) Reset() {
+	*x = ListGroupsRequest{}
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGroupsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGroupsRequest) ProtoMessage() {}
+
+func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGroupsRequest.ProtoReflect.Descriptor instead.
+func (*ListGroupsRequest) Descriptor() ([]byte, []int) {
+	return file_hookstream_v1_event_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListGroupsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListGroupsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListGroupsResponse is a page of consumer groups.
+type ListGroupsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The groups, by name.
+	Groups []*Group `protobuf:"bytes,1,rep,name=groups,proto3" json:"groups,omitempty"`
+	// Pass as page_token to get the next page. Empty when there are no more groups.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGroupsResponse) Reset() {
+	*x = ListGroupsResponse{}
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGroupsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGroupsResponse) ProtoMessage() {}
+
+func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGroupsResponse.ProtoReflect.Descriptor instead.
+func (*ListGroupsResponse) Descriptor() ([]byte, []int) {
+	return file_hookstream_v1_event_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListGroupsResponse) GetGroups() []*Group {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *ListGroupsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Group is a durable consumer group, as the event log keeps it.
+type Group struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group's name, as subscribers open it.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// When the group was created (by its first subscription).
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// Events of the group's filter stored and not yet delivered to it.
+	PendingEvents uint64 `protobuf:"varint,3,opt,name=pending_events,json=pendingEvents,proto3" json:"pending_events,omitempty"`
+	// Events delivered to the group and not yet acknowledged.
+	UnacknowledgedEvents uint64 `protobuf:"varint,4,opt,name=unacknowledged_events,json=unacknowledgedEvents,proto3" json:"unacknowledged_events,omitempty"`
+	// When an event was last delivered to the group; unset when none ever was.
+	LastDeliveredAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_delivered_at,json=lastDeliveredAt,proto3" json:"last_delivered_at,omitempty"`
+	// How long the group may go unread before it is deleted with its position; unset when it is
+	// kept until deleted (limits.group_idle_expiry when it was created, or opened since).
+	IdleExpiry    *durationpb.Duration `protobuf:"bytes,6,opt,name=idle_expiry,json=idleExpiry,proto3" json:"idle_expiry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Group) Reset() {
+	*x = Group{}
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Group) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Group) ProtoMessage() {}
+
+func (x *Group) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Group.ProtoReflect.Descriptor instead.
+func (*Group) Descriptor() ([]byte, []int) {
+	return file_hookstream_v1_event_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Group) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Group) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Group) GetPendingEvents() uint64 {
+	if x != nil {
+		return x.PendingEvents
+	}
+	return 0
+}
+
+func (x *Group) GetUnacknowledgedEvents() uint64 {
+	if x != nil {
+		return x.UnacknowledgedEvents
+	}
+	return 0
+}
+
+func (x *Group) GetLastDeliveredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastDeliveredAt
+	}
+	return nil
+}
+
+func (x *Group) GetIdleExpiry() *durationpb.Duration {
+	if x != nil {
+		return x.IdleExpiry
+	}
+	return nil
+}
+
+// DeleteGroupRequest names the consumer group to delete.
+type DeleteGroupRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group's name. Letters, digits, "-" and "_", 1 to 64.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteGroupRequest) Reset() {
+	*x = DeleteGroupRequest{}
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteGroupRequest) ProtoMessage() {}
+
+func (x *DeleteGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteGroupRequest.ProtoReflect.Descriptor instead.
+func (*DeleteGroupRequest) Descriptor() ([]byte, []int) {
+	return file_hookstream_v1_event_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DeleteGroupRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// DeleteGroupResponse confirms a deletion.
+type DeleteGroupResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteGroupResponse) Reset() {
+	*x = DeleteGroupResponse{}
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteGroupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteGroupResponse) ProtoMessage() {}
+
+func (x *DeleteGroupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteGroupResponse.ProtoReflect.Descriptor instead.
+func (*DeleteGroupResponse) Descriptor() ([]byte, []int) {
+	return file_hookstream_v1_event_service_proto_rawDescGZIP(), []int{13}
+}
+
 // Open names the consumer group and how it reads.
 type SubscribeRequest_Open struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -691,7 +976,7 @@ type SubscribeRequest_Open struct {
 
 func (x *SubscribeRequest_Open) Reset() {
 	*x = SubscribeRequest_Open{}
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[9]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -703,7 +988,7 @@ func (x *SubscribeRequest_Open) String() string {
 func (*SubscribeRequest_Open) ProtoMessage() {}
 
 func (x *SubscribeRequest_Open) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[9]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -777,7 +1062,7 @@ type SubscribeRequest_Settle struct {
 
 func (x *SubscribeRequest_Settle) Reset() {
 	*x = SubscribeRequest_Settle{}
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[10]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -789,7 +1074,7 @@ func (x *SubscribeRequest_Settle) String() string {
 func (*SubscribeRequest_Settle) ProtoMessage() {}
 
 func (x *SubscribeRequest_Settle) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[10]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +1126,7 @@ type SubscribeRequest_Nack struct {
 
 func (x *SubscribeRequest_Nack) Reset() {
 	*x = SubscribeRequest_Nack{}
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[11]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -853,7 +1138,7 @@ func (x *SubscribeRequest_Nack) String() string {
 func (*SubscribeRequest_Nack) ProtoMessage() {}
 
 func (x *SubscribeRequest_Nack) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[11]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -900,7 +1185,7 @@ type SubscribeResponse_Subscribed struct {
 
 func (x *SubscribeResponse_Subscribed) Reset() {
 	*x = SubscribeResponse_Subscribed{}
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[12]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -912,7 +1197,7 @@ func (x *SubscribeResponse_Subscribed) String() string {
 func (*SubscribeResponse_Subscribed) ProtoMessage() {}
 
 func (x *SubscribeResponse_Subscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[12]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1252,7 @@ type SubscribeResponse_Events struct {
 
 func (x *SubscribeResponse_Events) Reset() {
 	*x = SubscribeResponse_Events{}
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[13]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -979,7 +1264,7 @@ func (x *SubscribeResponse_Events) String() string {
 func (*SubscribeResponse_Events) ProtoMessage() {}
 
 func (x *SubscribeResponse_Events) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[13]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1298,7 @@ type SubscribeResponse_Heartbeat struct {
 
 func (x *SubscribeResponse_Heartbeat) Reset() {
 	*x = SubscribeResponse_Heartbeat{}
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[14]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1025,7 +1310,7 @@ func (x *SubscribeResponse_Heartbeat) String() string {
 func (*SubscribeResponse_Heartbeat) ProtoMessage() {}
 
 func (x *SubscribeResponse_Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[14]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1344,7 @@ type SubscribeResponse_Draining struct {
 
 func (x *SubscribeResponse_Draining) Reset() {
 	*x = SubscribeResponse_Draining{}
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[15]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1071,7 +1356,7 @@ func (x *SubscribeResponse_Draining) String() string {
 func (*SubscribeResponse_Draining) ProtoMessage() {}
 
 func (x *SubscribeResponse_Draining) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[15]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1161,14 +1446,38 @@ const file_hookstream_v1_event_service_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\"j\n" +
 	"\x12ListEventsResponse\x12,\n" +
 	"\x06events\x18\x01 \x03(\v2\x14.hookstream.v1.EventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x8b\x03\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"[\n" +
+	"\x11ListGroupsRequest\x12'\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"j\n" +
+	"\x12ListGroupsResponse\x12,\n" +
+	"\x06groups\x18\x01 \x03(\v2\x14.hookstream.v1.GroupR\x06groups\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb6\x02\n" +
+	"\x05Group\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x129\n" +
+	"\n" +
+	"created_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12%\n" +
+	"\x0epending_events\x18\x03 \x01(\x04R\rpendingEvents\x123\n" +
+	"\x15unacknowledged_events\x18\x04 \x01(\x04R\x14unacknowledgedEvents\x12F\n" +
+	"\x11last_delivered_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0flastDeliveredAt\x12:\n" +
+	"\vidle_expiry\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"idleExpiry\"F\n" +
+	"\x12DeleteGroupRequest\x120\n" +
+	"\x04name\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x04name\"\x15\n" +
+	"\x13DeleteGroupResponse2\xe3\x04\n" +
 	"\fEventService\x12R\n" +
 	"\tSubscribe\x12\x1f.hookstream.v1.SubscribeRequest\x1a .hookstream.v1.SubscribeResponse(\x010\x01\x12Z\n" +
 	"\x04Tail\x12\x1a.hookstream.v1.TailRequest\x1a\x1b.hookstream.v1.TailResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/events:tail0\x01\x12d\n" +
 	"\bGetEvent\x12\x1e.hookstream.v1.GetEventRequest\x1a\x1f.hookstream.v1.GetEventResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/events/{id}\x12e\n" +
 	"\n" +
 	"ListEvents\x12 .hookstream.v1.ListEventsRequest\x1a!.hookstream.v1.ListEventsResponse\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
-	"/v1/eventsBAZ?github.com/hookstream/hookstream/gen/hookstream/v1;hookstreamv1b\x06proto3"
+	"/v1/events\x12e\n" +
+	"\n" +
+	"ListGroups\x12 .hookstream.v1.ListGroupsRequest\x1a!.hookstream.v1.ListGroupsResponse\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/groups\x12o\n" +
+	"\vDeleteGroup\x12!.hookstream.v1.DeleteGroupRequest\x1a\".hookstream.v1.DeleteGroupResponse\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/groups/{name}BAZ?github.com/hookstream/hookstream/gen/hookstream/v1;hookstreamv1b\x06proto3"
 
 var (
 	file_hookstream_v1_event_service_proto_rawDescOnce sync.Once
@@ -1182,7 +1491,7 @@ func file_hookstream_v1_event_service_proto_rawDescGZIP() []byte {
 	return file_hookstream_v1_event_service_proto_rawDescData
 }
 
-var file_hookstream_v1_event_service_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_hookstream_v1_event_service_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_hookstream_v1_event_service_proto_goTypes = []any{
 	(*SubscribeRequest)(nil),             // 0: hookstream.v1.SubscribeRequest
 	(*SubscribeResponse)(nil),            // 1: hookstream.v1.SubscribeResponse
@@ -1193,56 +1502,69 @@ var file_hookstream_v1_event_service_proto_goTypes = []any{
 	(*GetEventResponse)(nil),             // 6: hookstream.v1.GetEventResponse
 	(*ListEventsRequest)(nil),            // 7: hookstream.v1.ListEventsRequest
 	(*ListEventsResponse)(nil),           // 8: hookstream.v1.ListEventsResponse
-	(*SubscribeRequest_Open)(nil),        // 9: hookstream.v1.SubscribeRequest.Open
-	(*SubscribeRequest_Settle)(nil),      // 10: hookstream.v1.SubscribeRequest.Settle
-	(*SubscribeRequest_Nack)(nil),        // 11: hookstream.v1.SubscribeRequest.Nack
-	(*SubscribeResponse_Subscribed)(nil), // 12: hookstream.v1.SubscribeResponse.Subscribed
-	(*SubscribeResponse_Events)(nil),     // 13: hookstream.v1.SubscribeResponse.Events
-	(*SubscribeResponse_Heartbeat)(nil),  // 14: hookstream.v1.SubscribeResponse.Heartbeat
-	(*SubscribeResponse_Draining)(nil),   // 15: hookstream.v1.SubscribeResponse.Draining
-	(*Event)(nil),                        // 16: hookstream.v1.Event
-	(*EventFilter)(nil),                  // 17: hookstream.v1.EventFilter
-	(*StartPosition)(nil),                // 18: hookstream.v1.StartPosition
-	(*timestamppb.Timestamp)(nil),        // 19: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 20: google.protobuf.Duration
+	(*ListGroupsRequest)(nil),            // 9: hookstream.v1.ListGroupsRequest
+	(*ListGroupsResponse)(nil),           // 10: hookstream.v1.ListGroupsResponse
+	(*Group)(nil),                        // 11: hookstream.v1.Group
+	(*DeleteGroupRequest)(nil),           // 12: hookstream.v1.DeleteGroupRequest
+	(*DeleteGroupResponse)(nil),          // 13: hookstream.v1.DeleteGroupResponse
+	(*SubscribeRequest_Open)(nil),        // 14: hookstream.v1.SubscribeRequest.Open
+	(*SubscribeRequest_Settle)(nil),      // 15: hookstream.v1.SubscribeRequest.Settle
+	(*SubscribeRequest_Nack)(nil),        // 16: hookstream.v1.SubscribeRequest.Nack
+	(*SubscribeResponse_Subscribed)(nil), // 17: hookstream.v1.SubscribeResponse.Subscribed
+	(*SubscribeResponse_Events)(nil),     // 18: hookstream.v1.SubscribeResponse.Events
+	(*SubscribeResponse_Heartbeat)(nil),  // 19: hookstream.v1.SubscribeResponse.Heartbeat
+	(*SubscribeResponse_Draining)(nil),   // 20: hookstream.v1.SubscribeResponse.Draining
+	(*Event)(nil),                        // 21: hookstream.v1.Event
+	(*EventFilter)(nil),                  // 22: hookstream.v1.EventFilter
+	(*StartPosition)(nil),                // 23: hookstream.v1.StartPosition
+	(*timestamppb.Timestamp)(nil),        // 24: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 25: google.protobuf.Duration
 }
 var file_hookstream_v1_event_service_proto_depIdxs = []int32{
-	9,  // 0: hookstream.v1.SubscribeRequest.open:type_name -> hookstream.v1.SubscribeRequest.Open
-	10, // 1: hookstream.v1.SubscribeRequest.settle:type_name -> hookstream.v1.SubscribeRequest.Settle
-	12, // 2: hookstream.v1.SubscribeResponse.subscribed:type_name -> hookstream.v1.SubscribeResponse.Subscribed
-	13, // 3: hookstream.v1.SubscribeResponse.events:type_name -> hookstream.v1.SubscribeResponse.Events
-	14, // 4: hookstream.v1.SubscribeResponse.heartbeat:type_name -> hookstream.v1.SubscribeResponse.Heartbeat
-	15, // 5: hookstream.v1.SubscribeResponse.draining:type_name -> hookstream.v1.SubscribeResponse.Draining
-	16, // 6: hookstream.v1.ReceivedEvent.event:type_name -> hookstream.v1.Event
-	17, // 7: hookstream.v1.TailRequest.filter:type_name -> hookstream.v1.EventFilter
-	18, // 8: hookstream.v1.TailRequest.start:type_name -> hookstream.v1.StartPosition
-	16, // 9: hookstream.v1.TailResponse.event:type_name -> hookstream.v1.Event
-	19, // 10: hookstream.v1.TailResponse.heartbeat:type_name -> google.protobuf.Timestamp
-	16, // 11: hookstream.v1.GetEventResponse.event:type_name -> hookstream.v1.Event
-	17, // 12: hookstream.v1.ListEventsRequest.filter:type_name -> hookstream.v1.EventFilter
-	18, // 13: hookstream.v1.ListEventsRequest.start:type_name -> hookstream.v1.StartPosition
-	16, // 14: hookstream.v1.ListEventsResponse.events:type_name -> hookstream.v1.Event
-	17, // 15: hookstream.v1.SubscribeRequest.Open.filter:type_name -> hookstream.v1.EventFilter
-	18, // 16: hookstream.v1.SubscribeRequest.Open.start:type_name -> hookstream.v1.StartPosition
-	20, // 17: hookstream.v1.SubscribeRequest.Open.ack_deadline:type_name -> google.protobuf.Duration
-	11, // 18: hookstream.v1.SubscribeRequest.Settle.nacks:type_name -> hookstream.v1.SubscribeRequest.Nack
-	20, // 19: hookstream.v1.SubscribeRequest.Nack.delay:type_name -> google.protobuf.Duration
-	20, // 20: hookstream.v1.SubscribeResponse.Subscribed.ack_deadline:type_name -> google.protobuf.Duration
-	2,  // 21: hookstream.v1.SubscribeResponse.Events.events:type_name -> hookstream.v1.ReceivedEvent
-	19, // 22: hookstream.v1.SubscribeResponse.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	0,  // 23: hookstream.v1.EventService.Subscribe:input_type -> hookstream.v1.SubscribeRequest
-	3,  // 24: hookstream.v1.EventService.Tail:input_type -> hookstream.v1.TailRequest
-	5,  // 25: hookstream.v1.EventService.GetEvent:input_type -> hookstream.v1.GetEventRequest
-	7,  // 26: hookstream.v1.EventService.ListEvents:input_type -> hookstream.v1.ListEventsRequest
-	1,  // 27: hookstream.v1.EventService.Subscribe:output_type -> hookstream.v1.SubscribeResponse
-	4,  // 28: hookstream.v1.EventService.Tail:output_type -> hookstream.v1.TailResponse
-	6,  // 29: hookstream.v1.EventService.GetEvent:output_type -> hookstream.v1.GetEventResponse
-	8,  // 30: hookstream.v1.EventService.ListEvents:output_type -> hookstream.v1.ListEventsResponse
-	27, // [27:31] is the sub-list for method output_type
-	23, // [23:27] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	14, // 0: hookstream.v1.SubscribeRequest.open:type_name -> hookstream.v1.SubscribeRequest.Open
+	15, // 1: hookstream.v1.SubscribeRequest.settle:type_name -> hookstream.v1.SubscribeRequest.Settle
+	17, // 2: hookstream.v1.SubscribeResponse.subscribed:type_name -> hookstream.v1.SubscribeResponse.Subscribed
+	18, // 3: hookstream.v1.SubscribeResponse.events:type_name -> hookstream.v1.SubscribeResponse.Events
+	19, // 4: hookstream.v1.SubscribeResponse.heartbeat:type_name -> hookstream.v1.SubscribeResponse.Heartbeat
+	20, // 5: hookstream.v1.SubscribeResponse.draining:type_name -> hookstream.v1.SubscribeResponse.Draining
+	21, // 6: hookstream.v1.ReceivedEvent.event:type_name -> hookstream.v1.Event
+	22, // 7: hookstream.v1.TailRequest.filter:type_name -> hookstream.v1.EventFilter
+	23, // 8: hookstream.v1.TailRequest.start:type_name -> hookstream.v1.StartPosition
+	21, // 9: hookstream.v1.TailResponse.event:type_name -> hookstream.v1.Event
+	24, // 10: hookstream.v1.TailResponse.heartbeat:type_name -> google.protobuf.Timestamp
+	21, // 11: hookstream.v1.GetEventResponse.event:type_name -> hookstream.v1.Event
+	22, // 12: hookstream.v1.ListEventsRequest.filter:type_name -> hookstream.v1.EventFilter
+	23, // 13: hookstream.v1.ListEventsRequest.start:type_name -> hookstream.v1.StartPosition
+	21, // 14: hookstream.v1.ListEventsResponse.events:type_name -> hookstream.v1.Event
+	11, // 15: hookstream.v1.ListGroupsResponse.groups:type_name -> hookstream.v1.Group
+	24, // 16: hookstream.v1.Group.created_at:type_name -> google.protobuf.Timestamp
+	24, // 17: hookstream.v1.Group.last_delivered_at:type_name -> google.protobuf.Timestamp
+	25, // 18: hookstream.v1.Group.idle_expiry:type_name -> google.protobuf.Duration
+	22, // 19: hookstream.v1.SubscribeRequest.Open.filter:type_name -> hookstream.v1.EventFilter
+	23, // 20: hookstream.v1.SubscribeRequest.Open.start:type_name -> hookstream.v1.StartPosition
+	25, // 21: hookstream.v1.SubscribeRequest.Open.ack_deadline:type_name -> google.protobuf.Duration
+	16, // 22: hookstream.v1.SubscribeRequest.Settle.nacks:type_name -> hookstream.v1.SubscribeRequest.Nack
+	25, // 23: hookstream.v1.SubscribeRequest.Nack.delay:type_name -> google.protobuf.Duration
+	25, // 24: hookstream.v1.SubscribeResponse.Subscribed.ack_deadline:type_name -> google.protobuf.Duration
+	2,  // 25: hookstream.v1.SubscribeResponse.Events.events:type_name -> hookstream.v1.ReceivedEvent
+	24, // 26: hookstream.v1.SubscribeResponse.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	0,  // 27: hookstream.v1.EventService.Subscribe:input_type -> hookstream.v1.SubscribeRequest
+	3,  // 28: hookstream.v1.EventService.Tail:input_type -> hookstream.v1.TailRequest
+	5,  // 29: hookstream.v1.EventService.GetEvent:input_type -> hookstream.v1.GetEventRequest
+	7,  // 30: hookstream.v1.EventService.ListEvents:input_type -> hookstream.v1.ListEventsRequest
+	9,  // 31: hookstream.v1.EventService.ListGroups:input_type -> hookstream.v1.ListGroupsRequest
+	12, // 32: hookstream.v1.EventService.DeleteGroup:input_type -> hookstream.v1.DeleteGroupRequest
+	1,  // 33: hookstream.v1.EventService.Subscribe:output_type -> hookstream.v1.SubscribeResponse
+	4,  // 34: hookstream.v1.EventService.Tail:output_type -> hookstream.v1.TailResponse
+	6,  // 35: hookstream.v1.EventService.GetEvent:output_type -> hookstream.v1.GetEventResponse
+	8,  // 36: hookstream.v1.EventService.ListEvents:output_type -> hookstream.v1.ListEventsResponse
+	10, // 37: hookstream.v1.EventService.ListGroups:output_type -> hookstream.v1.ListGroupsResponse
+	13, // 38: hookstream.v1.EventService.DeleteGroup:output_type -> hookstream.v1.DeleteGroupResponse
+	33, // [33:39] is the sub-list for method output_type
+	27, // [27:33] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_hookstream_v1_event_service_proto_init() }
@@ -1271,7 +1593,7 @@ func file_hookstream_v1_event_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hookstream_v1_event_service_proto_rawDesc), len(file_hookstream_v1_event_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

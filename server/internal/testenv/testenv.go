@@ -71,7 +71,9 @@ func Services(t testing.TB, l *eventlog.Log) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := stream.New(stream.Options{Log: l, MaxResponseBytes: d.GRPC.MaxResponseBytes})
+	so := stream.OptionsFrom(d)
+	so.Log = l
+	ev, err := stream.New(so)
 	if err != nil {
 		t.Fatal(err)
 	}
