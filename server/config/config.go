@@ -462,9 +462,16 @@ func (l Limits) check() error {
 		return fmt.Errorf("%w: limits.max_groups must be positive", ErrInvalid)
 	case l.GroupIdleExpiry < 0:
 		return fmt.Errorf("%w: limits.group_idle_expiry must not be negative (0 keeps groups)", ErrInvalid)
+	case l.MaxGroups+l.MaxStreams >= maxStreamConsumers:
+		// Each group and each open stream is a consumer of the events stream: beyond nats-server's
+		// cap, calls within the limits would fail anyway, and the limits would protect nothing.
+		return fmt.Errorf("%w: limits.max_groups + limits.max_streams must stay below %d, the consumers nats-server keeps per stream", ErrInvalid, maxStreamConsumers)
 	}
 	return nil
 }
+
+// maxStreamConsumers is how many consumers nats-server keeps per stream by default.
+const maxStreamConsumers = 1000
 
 // Getenv is os.Getenv, for callers of Load.
 func Getenv(name string) string { return os.Getenv(name) }

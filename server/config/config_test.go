@@ -94,6 +94,7 @@ func TestLoad(t *testing.T) {
 		},
 		{name: "zero_max_streams", env: map[string]string{"HOOKSTREAM_LIMITS_MAX_STREAMS": "0"}, wantErr: config.ErrInvalid},
 		{name: "zero_max_streams_per_principal", env: map[string]string{"HOOKSTREAM_LIMITS_MAX_STREAMS_PER_PRINCIPAL": "0"}, wantErr: config.ErrInvalid},
+		{name: "groups_and_streams_beyond_nats_consumers", env: map[string]string{"HOOKSTREAM_LIMITS_MAX_GROUPS": "500", "HOOKSTREAM_LIMITS_MAX_STREAMS": "500"}, wantErr: config.ErrInvalid},
 		{name: "zero_max_groups", env: map[string]string{"HOOKSTREAM_LIMITS_MAX_GROUPS": "0"}, wantErr: config.ErrInvalid},
 		{name: "negative_group_idle_expiry", env: map[string]string{"HOOKSTREAM_LIMITS_GROUP_IDLE_EXPIRY": "-1h"}, wantErr: config.ErrInvalid},
 		{name: "bad_durability", args: []string{"--durability", "sometimes"}, wantErr: config.ErrInvalid},
