@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/hookstream/hookstream/server/config"
 	"github.com/hookstream/hookstream/server/daemon"
@@ -27,6 +28,13 @@ import (
 // that no value of it (a secret) ever shows as a flag's default in help. It stops when ctx is
 // done. Errors of the configuration (and of the flags) wrap config.ErrInvalid: see ExitCode.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) error {
+	root := command(stdout, stderr, environ)
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
+
+// command is hookstream's command tree, writing to stdout and stderr and reading environ.
+func command(stdout, stderr io.Writer, environ []string) *cobra.Command {
 	getenv := lookup(environ)
 	root := &cobra.Command{
 		Use:           "hookstream",
@@ -34,13 +42,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	// A flag that cannot be parsed is a configuration error like any other (exit 2).
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return fmt.Errorf("%w: %w", config.ErrInvalid, err)
-	})
+	root.SetFlagErrorFunc(flagError)
 
 	serve := &cobra.Command{
 		Use:   "serve",
@@ -68,8 +72,18 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	config.RegisterFlags(root.Flags())
 	root.Args = cobra.NoArgs
 	root.RunE = serve.RunE
+	return root
+}
 
-	return root.ExecuteContext(ctx)
+// flagError makes a flag that cannot be parsed a configuration error like any other (exit 2),
+// named without its value: pflag quotes the value, which may be a secret given to the wrong flag.
+func flagError(_ *cobra.Command, err error) error {
+	var invalid *pflag.InvalidValueError
+	if errors.As(err, &invalid) {
+		f := invalid.GetFlag()
+		return fmt.Errorf("%w: flag --%s: the value is not a valid %s", config.ErrInvalid, f.Name, f.Value.Type())
+	}
+	return fmt.Errorf("%w: %w", config.ErrInvalid, err)
 }
 
 // ExitCode is the process status for the error Run returned: 0 for none, 2 for a configuration
