@@ -51,7 +51,7 @@ func command(stdout, stderr io.Writer, environ []string) *cobra.Command {
 		Short: "Run the hookstream service (the default command)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(cmd.Flags(), environ)
+			cfg, err := config.Load(cmd.Flags(), serverEnviron(environ))
 			if err != nil {
 				return err
 			}
@@ -98,6 +98,29 @@ func ExitCode(err error) int {
 	default:
 		return 1
 	}
+}
+
+// clientEnv are the variables the client commands read beside those of clientFlags.
+var clientEnv = []string{"HOOKSTREAM_CLIENT_CONFIG", "HOOKSTREAM_TOKEN", "HOOKSTREAM_TLS"}
+
+// serverEnviron is environ without the client commands' variables, which a shell may hold for
+// `hookstream events` beside those of serve: config refuses the HOOKSTREAM_* variables it does
+// not know.
+func serverEnviron(environ []string) []string {
+	client := make(map[string]bool, len(clientEnv)+len(clientFlags))
+	for _, name := range clientEnv {
+		client[name] = true
+	}
+	for _, f := range clientFlags {
+		client[f.env] = true
+	}
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		if name, _, _ := strings.Cut(kv, "="); !client[name] {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // lookup is os.Getenv over environ ("NAME=value" entries; a later entry wins, as in os/exec).

@@ -38,6 +38,7 @@ var secrets = []string{
 	"listener-token-value",
 	"listener-hmac-secret-value",
 	"nats-url-password",
+	"client-token-value",
 }
 
 // secretEnviron sets every secret variable hookstream reads.
@@ -48,6 +49,9 @@ func secretEnviron(extra ...string) []string {
 		"HOOKSTREAM_PROVIDERS_MVMNT_TOKENS=" + secrets[2],
 		"HOOKSTREAM_EVENTLOG_NATS_LISTEN_TOKEN=" + secrets[3],
 		"BILLING_TOKEN=" + secrets[4],
+		// The client commands' own: serve and config check leave them alone.
+		"HOOKSTREAM_TOKEN=" + secrets[10],
+		"HOOKSTREAM_SERVER=127.0.0.1:9090",
 	}, extra...)
 }
 
@@ -143,6 +147,7 @@ func TestErrorsHoldNoSecret(t *testing.T) {
 		{name: "bad_duration_variable", args: []string{"config", "check"}, environ: []string{"HOOKSTREAM_SHUTDOWN_TIMEOUT=" + secrets[4]}, wantCode: 2},
 		{name: "bad_moveapi_secret", args: []string{"config", "check"}, environ: []string{"HOOKSTREAM_PROVIDERS_MOVEAPI_SECRETS=whsec_" + secrets[1]}, wantCode: 2},
 		{name: "secret_as_flag_value", args: []string{"config", "check", "--replicas", secrets[2]}, wantCode: 2},
+		{name: "events_plaintext_beyond_loopback", args: []string{"events", "list", "--server", "10.1.2.3:9090"}, wantCode: 1},
 		{name: "sign_without_file", args: []string{"sign", "--file", notMine + ".none"}, wantCode: 1},
 		{name: "serve_address_in_use", args: []string{"serve", "--http-addr", busy.Addr().String(), "--grpc-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0", "--data-dir", t.TempDir()}, wantCode: 1},
 	}

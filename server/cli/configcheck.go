@@ -30,7 +30,7 @@ func configCommand(stdout io.Writer, environ []string) *cobra.Command {
 			"binding any address. It never prints a secret, a token or a token digest: only their kinds and counts.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(cmd.Flags(), environ)
+			cfg, err := config.Load(cmd.Flags(), serverEnviron(environ))
 			if err != nil {
 				return err
 			}
