@@ -223,6 +223,8 @@ func TestConfigCheck(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte(secrets[5]+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	jwks := filepath.Join(dir, "jwks.json")
+	testca.WriteJWKS(t, jwks, testca.NewIssuer(t, "k1"))
 	digest := sha256.Sum256([]byte(secrets[6]))
 	tls := "  tls: {cert_file: " + cert + ", key_file: " + key + "}\n"
 	full := "http:\n  addr: 0.0.0.0:8443\n" + tls +
@@ -231,11 +233,11 @@ func TestConfigCheck(t *testing.T) {
 		"listeners:\n  " + strings.ToUpper(listenerID) + ":\n    tokens: [" + secrets[7] + "]\n" +
 		"    hmac: {header: X-Hub-Signature-256, prefix: sha256=, secrets: [" + secrets[8] + "]}\n" +
 		"  1c9a0e53-8f7b-4d2e-a1c6-3b5d7e9f0a2b:\n    insecure: true\n" +
-		"auth:\n  client_ca_file: " + ca.File + "\n  principals:\n" +
+		"auth:\n  client_ca_file: " + ca.File + "\n  jwt: {jwks_file: " + jwks + ", issuer: https://idp.internal, audience: hookstream}\n  principals:\n" +
 		"    billing:\n      tokens: [\"sha256:" + hex.EncodeToString(digest[:]) + "\"]\n" +
 		"      token_files: [" + tokenFile + "]\n      token_env: [BILLING_TOKEN]\n" +
 		"      permissions: [consume, read]\n      groups: [billing-*]\n      providers: [mvmnt, listener]\n" +
-		"    ops:\n      certificates: [CN=ops, DNS:ops.internal]\n      permissions: [admin]\n"
+		"    ops:\n      certificates: [CN=ops, DNS:ops.internal]\n      jwt_subjects: [ops@idp.internal]\n      permissions: [admin]\n"
 	external := "eventlog:\n  nats_url: nats://user:" + secrets[9] + "@10.0.0.1:4222, nats://" + secrets[9] + "@10.0.0.2:4222\n  replicas: 3\n"
 	tests := []struct {
 		name    string
@@ -262,7 +264,7 @@ func TestConfigCheck(t *testing.T) {
 				t.Fatalf("config check: got error %v, want none", err)
 			}
 			assertNoSecret(t, "config check", got)
-			got = strings.ReplaceAll(got, filepath.Dir(ca.File), "$CA")
+			got = strings.ReplaceAll(strings.ReplaceAll(got, filepath.Dir(ca.File), "$CA"), dir, "$DIR")
 			golden := filepath.Join("testdata", "config_check_"+tt.name+".golden")
 			if *update {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {

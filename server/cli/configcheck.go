@@ -66,6 +66,9 @@ func describe(w io.Writer, cfg config.Config) {
 	fmt.Fprintf(w, "internal grpc: %s (%s), %s, reflection %s\n", cfg.GRPC.Addr, reach(cfg.GRPC.Addr),
 		tlsOf(cfg.GRPC.TLS, cfg.Auth.ClientCAFile), reflection(cfg.GRPC.OpenReflection, open))
 	fmt.Fprintf(w, "internal api: %s (%s), %s\n", cfg.API.Addr, reach(cfg.API.Addr), tlsOf(cfg.API.TLS, cfg.Auth.ClientCAFile))
+	if j := cfg.Auth.JWT; j.JWKSFile != "" {
+		fmt.Fprintf(w, "jwt: tokens of issuer %s for audience %s, keys in %s\n", j.Issuer, j.Audience, j.JWKSFile)
+	}
 	describePrincipals(w, cfg.Auth.Principals)
 	fmt.Fprintf(w, "event log: %s\n", eventLog(cfg.EventLog))
 }
@@ -84,6 +87,7 @@ func describePrincipals(w io.Writer, ps map[string]config.Principal) {
 			count(len(p.TokenFiles), "token file"),
 			count(len(p.TokenEnv), "token variable"),
 			count(len(p.Certificates), "certificate"),
+			count(len(p.JWTSubjects), "JWT subject"),
 		}
 		fmt.Fprintf(w, "  %s: %s; permissions %s; groups %s; providers %s\n", name, strings.Join(creds, ", "),
 			listOr(p.Permissions, "none"), listOr(p.Groups, "any"), listOr(p.Providers, "every"))
