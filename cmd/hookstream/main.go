@@ -4,6 +4,9 @@
 // Usage:
 //
 //	hookstream [serve] [flags]
+//	hookstream config check [flags]
+//
+// It exits with status 2 when the configuration cannot be used, 1 on any other failure.
 //
 // See README.md for the configuration and the contract with providers and consumers.
 package main
@@ -20,10 +23,10 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	err := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Environ())
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hookstream:", err)
-		os.Exit(1)
+		os.Exit(cli.ExitCode(err))
 	}
 }

@@ -5,14 +5,17 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/hookstream/hookstream/server/config"
 	"github.com/hookstream/hookstream/server/daemon"
@@ -21,24 +24,34 @@ import (
 )
 
 // Run executes the command line args (without the program name) and returns the error of the
-// command that ran. getenv is os.Getenv in production. It stops when ctx is done.
-func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+// command that ran. environ is os.Environ() in production: commands read it when they run, so
+// that no value of it (a secret) ever shows as a flag's default in help. It stops when ctx is
+// done. Errors of the configuration (and of the flags) wrap config.ErrInvalid: see ExitCode.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) error {
+	root := command(stdout, stderr, environ)
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
+
+// command is hookstream's command tree, writing to stdout and stderr and reading environ.
+func command(stdout, stderr io.Writer, environ []string) *cobra.Command {
+	getenv := lookup(environ)
 	root := &cobra.Command{
 		Use:           "hookstream",
 		Short:         "Receive webhooks, store them as typed events, stream them over gRPC",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	root.SetFlagErrorFunc(flagError)
 
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the hookstream service (the default command)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(cmd.Flags(), getenv)
+			cfg, err := config.Load(cmd.Flags(), serverEnviron(environ))
 			if err != nil {
 				return err
 			}
@@ -53,14 +66,71 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	config.RegisterFlags(serve.Flags())
 	root.AddCommand(serve)
 
-	root.AddCommand(benchCommand(stdout, stderr), bareCommand(stderr), signCommand(stdout), eventsCommand(stdout, getenv))
+	root.AddCommand(configCommand(stdout, environ), benchCommand(stdout, stderr), bareCommand(stderr), signCommand(stdout, getenv), eventsCommand(stdout, getenv))
 
 	// Without a subcommand, hookstream serves: the flags of serve are accepted on the root too.
 	config.RegisterFlags(root.Flags())
 	root.Args = cobra.NoArgs
 	root.RunE = serve.RunE
+	return root
+}
 
-	return root.ExecuteContext(ctx)
+// flagError makes a flag that cannot be parsed a configuration error like any other (exit 2),
+// named without its value: pflag quotes the value, which may be a secret given to the wrong flag.
+func flagError(_ *cobra.Command, err error) error {
+	var invalid *pflag.InvalidValueError
+	if errors.As(err, &invalid) {
+		f := invalid.GetFlag()
+		return fmt.Errorf("%w: flag --%s: the value is not a valid %s", config.ErrInvalid, f.Name, f.Value.Type())
+	}
+	return fmt.Errorf("%w: %w", config.ErrInvalid, err)
+}
+
+// ExitCode is the process status for the error Run returned: 0 for none, 2 for a configuration
+// that cannot be used (errors wrapping config.ErrInvalid, flags included), 1 for any other
+// failure.
+func ExitCode(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, config.ErrInvalid):
+		return 2
+	default:
+		return 1
+	}
+}
+
+// clientEnv are the variables the client commands read beside those of clientFlags.
+var clientEnv = []string{"HOOKSTREAM_CLIENT_CONFIG", "HOOKSTREAM_TOKEN", "HOOKSTREAM_TLS"}
+
+// serverEnviron is environ without the client commands' variables, which a shell may hold for
+// `hookstream events` beside those of serve: config refuses the HOOKSTREAM_* variables it does
+// not know.
+func serverEnviron(environ []string) []string {
+	client := make(map[string]bool, len(clientEnv)+len(clientFlags))
+	for _, name := range clientEnv {
+		client[name] = true
+	}
+	for _, f := range clientFlags {
+		client[f.env] = true
+	}
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		if name, _, _ := strings.Cut(kv, "="); !client[name] {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// lookup is os.Getenv over environ ("NAME=value" entries; a later entry wins, as in os/exec).
+func lookup(environ []string) func(string) string {
+	vars := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		name, value, _ := strings.Cut(kv, "=")
+		vars[name] = value
+	}
+	return func(name string) string { return vars[name] }
 }
 
 // benchCommand is `hookstream bench`: the front-door load benchmark (package loadtest).
@@ -106,14 +176,26 @@ func bareCommand(stderr io.Writer) *cobra.Command {
 	}
 }
 
+// moveAPISecretsEnv holds the Move API's Svix secrets (comma-separated), for serve and for sign.
+const moveAPISecretsEnv = config.EnvPrefix + "PROVIDERS_MOVEAPI_SECRETS"
+
 // signCommand is `hookstream sign`: Svix headers for a body, to send a Move API webhook by hand.
-func signCommand(stdout io.Writer) *cobra.Command {
+// The secret is read from the environment when the command runs, never as a flag's default:
+// help would print it.
+func signCommand(stdout io.Writer, getenv func(string) string) *cobra.Command {
 	var secret, id, file string
 	cmd := &cobra.Command{
 		Use:   "sign",
 		Short: "Print the Svix headers (svix-id, svix-timestamp, svix-signature) of a body, as curl -H flags",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if secret == "" {
+				// The first of the configured secrets: the current one while rotating.
+				secret, _, _ = strings.Cut(getenv(moveAPISecretsEnv), ",")
+			}
+			if secret == "" {
+				return fmt.Errorf("%w: sign needs --secret or %s", config.ErrInvalid, moveAPISecretsEnv)
+			}
 			body, err := os.ReadFile(file)
 			if err != nil {
 				return err
@@ -130,7 +212,7 @@ func signCommand(stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&secret, "secret", os.Getenv("HOOKSTREAM_PROVIDERS_MOVEAPI_SECRETS"), "Svix secret (whsec_...)")
+	cmd.Flags().StringVar(&secret, "secret", "", "Svix secret (whsec_...); default: the first of "+moveAPISecretsEnv)
 	cmd.Flags().StringVar(&id, "id", "", "message id (default: a new one)")
 	cmd.Flags().StringVar(&file, "file", "", "the JSON body to sign")
 	cmd.MarkFlagRequired("file")

@@ -83,37 +83,37 @@ func TestClientCredentials(t *testing.T) {
 	server := s.GRPCAddr().String()
 	clientConfig := write("client.yaml", "server: "+server+"\ntoken_file: "+tokenFile+"\nca_file: "+ca.File+"\n")
 	badConfig := write("bad.yaml", "server: "+server+"\ntokn_file: x\n")
-	env := func(kv ...string) func(string) string {
-		m := map[string]string{}
+	env := func(kv ...string) []string {
+		var environ []string
 		for i := 0; i < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
+			environ = append(environ, kv[i]+"="+kv[i+1])
 		}
-		return func(k string) string { return m[k] }
+		return environ
 	}
 	for _, tt := range []struct {
 		name     string
 		args     []string
-		getenv   func(string) string
+		environ  []string
 		wantCode codes.Code // of a refused call; OK for one that lists the event
 		wantErr  bool       // a settings error, before any call
 	}{
-		{name: "token_env", args: []string{"--server", server, "--ca-file", ca.File}, getenv: env("HOOKSTREAM_TOKEN", readerToken)},
-		{name: "token_file_flag", args: []string{"--server", server, "--ca-file", ca.File, "--token-file", tokenFile}, getenv: env()},
-		{name: "env_only", args: nil, getenv: env("HOOKSTREAM_SERVER", server, "HOOKSTREAM_CA_FILE", ca.File, "HOOKSTREAM_TOKEN_FILE", tokenFile)},
-		{name: "client_config_flag", args: []string{"--client-config", clientConfig}, getenv: env()},
-		{name: "client_config_env", args: nil, getenv: env("HOOKSTREAM_CLIENT_CONFIG", clientConfig)},
-		{name: "client_config_default_path", args: nil, getenv: env("XDG_CONFIG_HOME", xdgWith(t, clientConfig))},
-		{name: "client_certificate", args: []string{"--server", server, "--ca-file", ca.File, "--cert-file", certFile, "--key-file", keyFile}, getenv: env()},
-		{name: "no_credentials", args: []string{"--server", server, "--ca-file", ca.File}, getenv: env(), wantCode: codes.Unauthenticated},
-		{name: "wrong_token", args: []string{"--server", server, "--ca-file", ca.File}, getenv: env("HOOKSTREAM_TOKEN", "not-"+readerToken), wantCode: codes.Unauthenticated},
-		{name: "plaintext_beyond_loopback", args: []string{"--server", "10.1.2.3:9090"}, getenv: env("HOOKSTREAM_TOKEN", readerToken), wantErr: true},
-		{name: "unknown_client_config_key", args: []string{"--client-config", badConfig}, getenv: env(), wantErr: true},
-		{name: "empty_token_file", args: []string{"--server", server, "--ca-file", ca.File, "--token-file", write("empty", "\n")}, getenv: env(), wantErr: true},
+		{name: "token_env", args: []string{"--server", server, "--ca-file", ca.File}, environ: env("HOOKSTREAM_TOKEN", readerToken)},
+		{name: "token_file_flag", args: []string{"--server", server, "--ca-file", ca.File, "--token-file", tokenFile}, environ: env()},
+		{name: "env_only", args: nil, environ: env("HOOKSTREAM_SERVER", server, "HOOKSTREAM_CA_FILE", ca.File, "HOOKSTREAM_TOKEN_FILE", tokenFile)},
+		{name: "client_config_flag", args: []string{"--client-config", clientConfig}, environ: env()},
+		{name: "client_config_env", args: nil, environ: env("HOOKSTREAM_CLIENT_CONFIG", clientConfig)},
+		{name: "client_config_default_path", args: nil, environ: env("XDG_CONFIG_HOME", xdgWith(t, clientConfig))},
+		{name: "client_certificate", args: []string{"--server", server, "--ca-file", ca.File, "--cert-file", certFile, "--key-file", keyFile}, environ: env()},
+		{name: "no_credentials", args: []string{"--server", server, "--ca-file", ca.File}, environ: env(), wantCode: codes.Unauthenticated},
+		{name: "wrong_token", args: []string{"--server", server, "--ca-file", ca.File}, environ: env("HOOKSTREAM_TOKEN", "not-"+readerToken), wantCode: codes.Unauthenticated},
+		{name: "plaintext_beyond_loopback", args: []string{"--server", "10.1.2.3:9090"}, environ: env("HOOKSTREAM_TOKEN", readerToken), wantErr: true},
+		{name: "unknown_client_config_key", args: []string{"--client-config", badConfig}, environ: env(), wantErr: true},
+		{name: "empty_token_file", args: []string{"--server", server, "--ca-file", ca.File, "--token-file", write("empty", "\n")}, environ: env(), wantErr: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var stdout, stderr bytes.Buffer
-			err := cli.Run(context.Background(), append([]string{"events", "list"}, tt.args...), &stdout, &stderr, tt.getenv)
+			err := cli.Run(context.Background(), append([]string{"events", "list"}, tt.args...), &stdout, &stderr, tt.environ)
 			if strings.Contains(stdout.String()+stderr.String()+errString(err), readerToken) {
 				t.Errorf("the token appears in the output or the error")
 			}

@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/google/uuid"
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/env/v2"
 	"github.com/knadh/koanf/providers/file"
@@ -303,9 +305,11 @@ func RegisterFlags(fs *pflag.FlagSet) {
 }
 
 // Load builds the configuration from the defaults, the YAML file named by --config or
-// HOOKSTREAM_CONFIG (if any), the environment and the flags set on fs, and checks it. getenv is
-// os.Getenv in production. Errors wrap ErrInvalid when a value is unusable.
-func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
+// HOOKSTREAM_CONFIG (if any), the environment and the flags set on fs, and checks it. environ
+// is os.Environ() in production ("NAME=value" entries). Errors wrap ErrInvalid when a value is
+// unusable, and name its key: a key nothing reads (in the file at any depth, or a HOOKSTREAM_*
+// variable) is an error, never silently ignored. No error holds a secret.
+func Load(fs *pflag.FlagSet, environ []string) (Config, error) {
 	k := koanf.New(".")
 	if err := k.Load(structs.Provider(Default(), "koanf"), nil); err != nil {
 		return Config{}, fmt.Errorf("load defaults: %w", err)
@@ -314,8 +318,9 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
 	for _, key := range k.Keys() {
 		known[strings.ReplaceAll(key, ".", "_")] = key
 	}
+	vars := envVars(environ)
 
-	path := getenv(EnvPrefix + "CONFIG")
+	path := vars["CONFIG"]
 	if f := fs.Lookup("config"); f != nil && f.Changed {
 		path = f.Value.String()
 	}
@@ -327,7 +332,7 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
 
 	err := k.Load(env.Provider(".", env.Opt{
 		Prefix:      EnvPrefix,
-		EnvironFunc: func() []string { return environ(getenv, known) },
+		EnvironFunc: func() []string { return knownEnv(vars, known) },
 		TransformFunc: func(name, value string) (string, any) {
 			return known[strings.ToLower(strings.TrimPrefix(name, EnvPrefix))], value
 		},
@@ -347,17 +352,12 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("load flags: %w", err)
 	}
 
-	var c Config
-	dc := &mapstructure.DecoderConfig{
-		// Lists come from the environment as comma-separated values ("new,old").
-		DecodeHook: mapstructure.ComposeDecodeHookFunc(
-			mapstructure.StringToTimeDurationHookFunc(),
-			mapstructure.StringToSliceHookFunc(","),
-		),
-		WeaklyTypedInput: true,
+	c, err := decode(k)
+	if err != nil {
+		return Config{}, err
 	}
-	if err := k.UnmarshalWithConf("", &c, koanf.UnmarshalConf{Tag: "koanf", DecoderConfig: dc}); err != nil {
-		return Config{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	if err := checkEnv(vars, known, c); err != nil {
+		return Config{}, err
 	}
 	c.Listeners = withListenerDefaults(c.Listeners)
 	return c, c.check()
@@ -387,17 +387,92 @@ func withListenerDefaults(ls map[string]Listener) map[string]Listener {
 	return ls
 }
 
-// environ lists the environment variables that name a known key, as KEY=value, read through
-// getenv so that tests need not touch the process environment.
-func environ(getenv func(string) string, known map[string]string) []string {
+// envVars returns the HOOKSTREAM_* variables of environ by name without the prefix
+// ("GRPC_ADDR"). A later entry wins, as in os/exec.
+func envVars(environ []string) map[string]string {
+	vars := make(map[string]string)
+	for _, kv := range environ {
+		name, value, _ := strings.Cut(kv, "=")
+		if rest, ok := strings.CutPrefix(name, EnvPrefix); ok {
+			vars[rest] = value
+		}
+	}
+	return vars
+}
+
+// knownEnv lists, as NAME=value, the variables of vars that name a known key and are not empty
+// (an empty variable is as good as unset).
+func knownEnv(vars map[string]string, known map[string]string) []string {
 	var out []string
-	for flat := range known {
-		name := EnvPrefix + strings.ToUpper(flat)
-		if v := getenv(name); v != "" {
-			out = append(out, name+"="+v)
+	for name, v := range vars {
+		if _, ok := known[strings.ToLower(name)]; ok && v != "" {
+			out = append(out, EnvPrefix+name+"="+v)
 		}
 	}
 	return out
+}
+
+// checkEnv refuses a HOOKSTREAM_* variable that names no key: a misspelt variable would
+// otherwise leave its setting at the default. HOOKSTREAM_CONFIG and the variables named by
+// auth.principals.*.token_env are read too.
+func checkEnv(vars map[string]string, known map[string]string, c Config) error {
+	read := map[string]bool{EnvPrefix + "CONFIG": true}
+	for _, p := range c.Auth.Principals {
+		for _, v := range p.TokenEnv {
+			read[v] = true
+		}
+	}
+	var unknown []string
+	for name := range vars {
+		_, ok := known[strings.ToLower(name)]
+		if !ok && !read[EnvPrefix+name] {
+			unknown = append(unknown, EnvPrefix+name)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return fmt.Errorf("%w: unknown environment variable %s", ErrInvalid, strings.Join(unknown, ", "))
+	}
+	return nil
+}
+
+// decode unmarshals k into a Config. A key of k that no field reads is an error naming it, at
+// any depth (`providers.movment`, `listeners.<id>.listner`); so is a value of the wrong type,
+// named by its key but never quoted (it may be a secret put under the wrong key).
+func decode(k *koanf.Koanf) (Config, error) {
+	var c Config
+	var md mapstructure.Metadata
+	dc := &mapstructure.DecoderConfig{
+		// Lists come from the environment as comma-separated values ("new,old").
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(","),
+		),
+		WeaklyTypedInput: true,
+		Metadata:         &md,
+	}
+	err := k.UnmarshalWithConf("", &c, koanf.UnmarshalConf{Tag: "koanf", DecoderConfig: dc})
+	if len(md.Unused) > 0 {
+		keys := make([]string, len(md.Unused))
+		for i, u := range md.Unused {
+			keys[i] = keyName(u)
+		}
+		sort.Strings(keys)
+		return Config{}, fmt.Errorf("%w: unknown key %s", ErrInvalid, strings.Join(keys, ", "))
+	}
+	if de := (*mapstructure.DecodeError)(nil); errors.As(err, &de) {
+		return Config{}, fmt.Errorf("%w: %s: %w", ErrInvalid, keyName(de.Name()), de.Unwrap())
+	}
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return c, nil
+}
+
+// keyName writes mapstructure's field name of a map entry ("listeners[id].tokens") as the key
+// of the configuration ("listeners.id.tokens").
+func keyName(field string) string {
+	return strings.NewReplacer("[", ".", "]", "").Replace(field)
 }
 
 // flagKey maps a flag name to its key: "grpc-addr" is "grpc.addr", and flags of the event log
@@ -426,6 +501,12 @@ func (c Config) check() error {
 		return err
 	}
 	if err := c.Limits.check(); err != nil {
+		return err
+	}
+	if err := c.Providers.check(); err != nil {
+		return err
+	}
+	if err := checkListeners(c.Listeners); err != nil {
 		return err
 	}
 	if c.HTTP.BodyLimit < 1 {
@@ -470,8 +551,104 @@ func (l Limits) check() error {
 	return nil
 }
 
+// check refuses credentials that cannot be what the operator meant: insecure beside
+// credentials (insecure would win, silently), and empty entries in a list of secrets.
+func (p Providers) check() error {
+	routes := []struct {
+		name, kind string
+		creds      []string
+		insecure   bool
+	}{
+		{"moveapi", "secrets", p.MoveAPI.Secrets, p.MoveAPI.Insecure},
+		{"movement", "tokens", p.Movement.Tokens, p.Movement.Insecure},
+		{"mvmnt", "tokens", p.MVMNT.Tokens, p.MVMNT.Insecure},
+	}
+	for _, r := range routes {
+		key := "providers." + r.name
+		if err := checkSecrets(key+"."+r.kind, r.creds); err != nil {
+			return err
+		}
+		if r.insecure && len(r.creds) > 0 {
+			return fmt.Errorf("%w: %s.insecure is set beside %s.%s: it would accept every request unchecked; remove one", ErrInvalid, key, key, r.kind)
+		}
+	}
+	return nil
+}
+
 // maxStreamConsumers is how many consumers nats-server keeps per stream by default.
 const maxStreamConsumers = 1000
+
+// checkSecrets refuses an empty secret or token in a list (a stray comma in an environment
+// variable makes one). The values themselves never appear in the error.
+func checkSecrets(key string, secrets []string) error {
+	for i, s := range secrets {
+		if strings.TrimSpace(s) == "" {
+			return fmt.Errorf("%w: %s: entry %d is empty", ErrInvalid, key, i+1)
+		}
+	}
+	return nil
+}
+
+// checkListeners refuses listener ids that are not UUIDs or that equal another but for case
+// (the route matches ids in lower case), and the settings of each listener that would not do
+// what they say.
+func checkListeners(ls map[string]Listener) error {
+	ids := make([]string, 0, len(ls))
+	for id := range ls {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	seen := make(map[string]string, len(ids))
+	for _, id := range ids {
+		key := "listeners." + id
+		if u, err := uuid.Parse(id); err != nil || len(id) != len(u.String()) {
+			return fmt.Errorf("%w: %s: a listener id is a UUID (8-4-4-4-12 hex digits)", ErrInvalid, key)
+		}
+		lower := strings.ToLower(id)
+		if other, ok := seen[lower]; ok {
+			return fmt.Errorf("%w: %s: the same id as listeners.%s but for case", ErrInvalid, key, other)
+		}
+		seen[lower] = id
+		if err := ls[id].check(key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// check refuses insecure beside credentials, and HMAC settings that would not be checked (no
+// tokens: the HMAC is only ever checked beside a Bearer token) or could not be (a header without
+// secrets, secrets without a header).
+func (l Listener) check(key string) error {
+	if err := checkSecrets(key+".tokens", l.Tokens); err != nil {
+		return err
+	}
+	if err := checkSecrets(key+".hmac.secrets", l.HMAC.Secrets); err != nil {
+		return err
+	}
+	h := l.HMAC
+	switch {
+	case l.Insecure && len(l.Tokens) > 0:
+		return fmt.Errorf("%w: %s.insecure is set beside %s.tokens: it would accept every request unchecked; remove one", ErrInvalid, key, key)
+	case l.Insecure && len(h.Secrets) > 0:
+		return fmt.Errorf("%w: %s.insecure is set beside %s.hmac.secrets: it would accept every request unchecked; remove one", ErrInvalid, key, key)
+	case len(h.Secrets) > 0 && len(l.Tokens) == 0:
+		return fmt.Errorf("%w: %s.hmac.secrets need %s.tokens: the signature is checked beside a Bearer token, never instead of one", ErrInvalid, key, key)
+	case len(h.Secrets) > 0 && h.Header == "":
+		return fmt.Errorf("%w: %s.hmac.secrets need %s.hmac.header, the header carrying the signature", ErrInvalid, key, key)
+	case h.Header != "" && len(h.Secrets) == 0:
+		return fmt.Errorf("%w: %s.hmac.header needs %s.hmac.secrets: without them no signature is checked", ErrInvalid, key, key)
+	case h.Prefix != "" && len(h.Secrets) == 0:
+		return fmt.Errorf("%w: %s.hmac.prefix needs %s.hmac.secrets: without them no signature is checked", ErrInvalid, key, key)
+	}
+	if a := strings.ToLower(h.Algorithm); a != "sha256" && a != "sha512" {
+		return fmt.Errorf("%w: %s.hmac.algorithm %q: want sha256 or sha512", ErrInvalid, key, h.Algorithm)
+	}
+	if e := strings.ToLower(h.Encoding); e != "hex" && e != "base64" {
+		return fmt.Errorf("%w: %s.hmac.encoding %q: want hex or base64", ErrInvalid, key, h.Encoding)
+	}
+	return nil
+}
 
 // Getenv is os.Getenv, for callers of Load.
 func Getenv(name string) string { return os.Getenv(name) }

@@ -125,7 +125,7 @@ func TestLoad(t *testing.T) {
 				c.Listeners = map[string]config.Listener{"0b6f7c1e-5a4d-4c3b-9a2e-1f0e9d8c7b6a": {DefaultType: "itsm.event", HMAC: config.ListenerHMAC{Algorithm: "sha256", Encoding: "hex"}}}
 			}),
 		},
-		{name: "unknown_env_ignored", env: map[string]string{"HOOKSTREAM_NOPE": "1"}, want: config.Default()},
+		{name: "other_env_ignored", env: map[string]string{"HOME": "/root", "HOOKSTREAMX": "1"}, want: config.Default()},
 		{name: "bad_addr", args: []string{"--http-addr", "8080"}, wantErr: config.ErrInvalid},
 		{name: "bad_duration_env", env: map[string]string{"HOOKSTREAM_SHUTDOWN_TIMEOUT": "soon"}, wantErr: config.ErrInvalid},
 		{name: "zero_timeout", args: []string{"--shutdown-timeout", "0s"}, wantErr: config.ErrInvalid},
@@ -164,7 +164,7 @@ func TestLoad(t *testing.T) {
 			if err := fs.Parse(tt.args); err != nil {
 				t.Fatal(err)
 			}
-			got, err := config.Load(fs, func(k string) string { return tt.env[k] })
+			got, err := config.Load(fs, environ(tt.env))
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Load: got error %v, want %v", err, tt.wantErr)
 			}
@@ -176,4 +176,13 @@ func TestLoad(t *testing.T) {
 			}
 		})
 	}
+}
+
+// environ is env as os.Environ lists it.
+func environ(env map[string]string) []string {
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	return out
 }

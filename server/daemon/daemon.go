@@ -189,7 +189,7 @@ func (s *Server) buildGRPC(webhooks *ingest.Service, quarantineService *quaranti
 func (s *Server) buildPublic(ctx context.Context, webhooks *ingest.Service) error {
 	moveapi, movement, mvmnt, gwListeners, err := verifiers(s.cfg, s.log)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
 	s.front, err = gateway.New(ctx, gateway.Options{
 		Webhooks:    webhooks,
