@@ -146,10 +146,10 @@ func (s *Server) listen() error {
 	if s.grpcLis, err = net.Listen("tcp", s.cfg.GRPC.Addr); err != nil {
 		return fmt.Errorf("listen grpc: %w", err)
 	}
-	if s.httpLis, err = net.Listen("tcp", s.cfg.HTTP.Addr); err != nil {
+	if s.httpLis, err = listenHTTP(s.cfg.HTTP.Addr); err != nil {
 		return fmt.Errorf("listen http: %w", err)
 	}
-	if s.apiLis, err = net.Listen("tcp", s.cfg.API.Addr); err != nil {
+	if s.apiLis, err = listenHTTP(s.cfg.API.Addr); err != nil {
 		return fmt.Errorf("listen api: %w", err)
 	}
 	s.inprocLn = bufconn.Listen(1 << 20)

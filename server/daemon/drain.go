@@ -107,33 +107,34 @@ type conns struct {
 }
 
 type connState struct {
-	idle  bool
+	state http.ConnState
 	since time.Time
 }
 
 func newConns() *conns { return &conns{m: map[net.Conn]connState{}} }
 
 func (c *conns) track(conn net.Conn, st http.ConnState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	switch st {
-	case http.StateActive, http.StateIdle:
-		if tc, ok := conn.(*tls.Conn); ok && tc.ConnectionState().NegotiatedProtocol == "h2" {
+	case http.StateNew, http.StateActive, http.StateIdle:
+		if tc, ok := conn.(*tls.Conn); ok && st != http.StateNew && tc.ConnectionState().NegotiatedProtocol == "h2" {
+			delete(c.m, conn)
 			return
 		}
-		c.mu.Lock()
-		c.m[conn] = connState{idle: st == http.StateIdle, since: time.Now()}
-		c.mu.Unlock()
-	case http.StateHijacked, http.StateClosed:
-		c.mu.Lock()
+		c.m[conn] = connState{state: st, since: time.Now()}
+	default:
 		delete(c.m, conn)
-		c.mu.Unlock()
 	}
 }
 
-// closeIdle closes the connections that are idle, each once it has been for idleQuiet, until
-// none may become idle again or ctx ends. draining is when every answer began to close its
-// connection: a connection active since then closes after its answer; one active since before
-// may still become idle, and is waited for during idleQuiet (longer, it is a slow request or a
-// stream, which Shutdown waits for).
+// closeIdle closes the connections that are idle, each once it has been for idleQuiet, and waits
+// for the new ones to send their request, until no connection may carry a request not read yet,
+// or ctx ends: http.Server.Shutdown drops, unanswered, a request it reads after it began. The
+// listener is closed: no connection is new after it. draining is when every answer began to
+// close its connection: a connection active since then closes after its answer; one active
+// since before may still become idle, and is waited for during idleQuiet (longer, it is a slow
+// request or a stream, which Shutdown waits for).
 func (c *conns) closeIdle(ctx context.Context, draining time.Time) {
 	for {
 		pending := false
@@ -141,10 +142,10 @@ func (c *conns) closeIdle(ctx context.Context, draining time.Time) {
 		c.mu.Lock()
 		for conn, st := range c.m {
 			switch {
-			case st.idle && time.Since(st.since) >= idleQuiet:
+			case st.state == http.StateIdle && time.Since(st.since) >= idleQuiet:
 				conn.Close()
 				delete(c.m, conn)
-			case st.idle, early && st.since.Before(draining):
+			case st.state != http.StateActive, early && st.since.Before(draining):
 				pending = true
 			}
 		}
@@ -178,8 +179,8 @@ func (s *Server) shutdown() error {
 	defer cancel()
 	var cut [4]bool
 	var wg sync.WaitGroup
-	wg.Go(func() { cut[0] = stopHTTP(ctx, s.http, s.httpConns, draining) })
-	wg.Go(func() { cut[1] = stopHTTP(ctx, s.api, s.apiConns, draining) })
+	wg.Go(func() { cut[0] = stopHTTP(ctx, s.http, s.httpLis, s.httpConns, draining) })
+	wg.Go(func() { cut[1] = stopHTTP(ctx, s.api, s.apiLis, s.apiConns, draining) })
 	wg.Go(func() { cut[2] = stopGRPC(ctx, s.grpc) })
 	wg.Wait()
 	// The API door calls the in-process server: it stops once the API door has.
@@ -191,9 +192,16 @@ func (s *Server) shutdown() error {
 	return nil
 }
 
-// stopHTTP stops srv: its idle connections closed first (see conns.closeIdle), then Shutdown,
-// then, at ctx's end, Close, which cuts what is still open. It reports whether it cut anything.
-func stopHTTP(ctx context.Context, srv *http.Server, c *conns, draining time.Time) bool {
+// stopHTTP stops srv: its listener l closed first, so that no connection comes that Shutdown
+// would find before its request is read; then its idle connections are closed and its new ones
+// waited for (see conns.closeIdle); then Shutdown; then, at ctx's end, Close, which cuts what
+// is still open. It reports whether it cut anything.
+func stopHTTP(ctx context.Context, srv *http.Server, l net.Listener, c *conns, draining time.Time) bool {
+	l.Close()
+	select {
+	case <-l.(*drainListener).done: // every connection accepted is tracked
+	case <-ctx.Done():
+	}
 	c.closeIdle(ctx, draining)
 	// No connection is idle now, and none can become idle: this closes nothing (it would close
 	// idle connections at once).
@@ -218,4 +226,45 @@ func stopGRPC(ctx context.Context, srv *grpc.Server) bool {
 		<-stopped
 		return true
 	}
+}
+
+// listenHTTP listens on addr for an HTTP server, with a listener the drain closes before the
+// server's Shutdown (see stopHTTP): closing it again does nothing, and Accept then returns
+// http.ErrServerClosed, as Serve does after Shutdown.
+func listenHTTP(addr string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &drainListener{Listener: l, closed: make(chan struct{}), done: make(chan struct{})}, nil
+}
+
+type drainListener struct {
+	net.Listener
+	once, doneOnce sync.Once
+	closed         chan struct{}
+	// done is closed when Accept failed after Close. Serve tracks each connection (ConnState
+	// StateNew) before it calls Accept again: every connection accepted is tracked then.
+	done chan struct{}
+}
+
+func (l *drainListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		select {
+		case <-l.closed:
+			l.doneOnce.Do(func() { close(l.done) })
+			return nil, http.ErrServerClosed
+		default:
+		}
+	}
+	return c, err
+}
+
+func (l *drainListener) Close() error {
+	l.once.Do(func() {
+		close(l.closed)
+		l.Listener.Close()
+	})
+	return nil
 }
