@@ -11,13 +11,17 @@ import (
 	"net/http/httptrace"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
+	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/config"
 	"github.com/hookstream/hookstream/server/daemon"
 	"github.com/hookstream/hookstream/server/eventlog"
@@ -257,4 +261,104 @@ func (r *loadResult) record(key string, status int, reused bool, err error) bool
 		r.otherAnswers++
 	}
 	return true
+}
+
+// TestDrainCutsStuckTails opens an HTTP tail (/v1/events:tail) and a gRPC Tail whose clients
+// never read, over 10 MB of stored events: more than the sockets' buffers and the gRPC flow
+// control window hold, so the server's writes to both block. The drain cuts both at
+// shutdown_timeout (2 s), well before the HTTP tail's write timeout (30 s), and Run returns nil:
+// nothing acknowledged was at risk. Each client sees its stream broken, not ended.
+func TestDrainCutsStuckTails(t *testing.T) {
+	t.Parallel()
+	cfg := drainConfig(t)
+	cfg.ShutdownTimeout = 2 * time.Second
+	s, cancel, done, runErr := run(t, cfg)
+	storeBig(t, s, 40, 256<<10)
+
+	httpTail := stuckHTTPTail(t, s)
+	conn, err := grpc.NewClient(s.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	grpcTail, err := hookstreamv1.NewEventServiceClient(conn).Tail(context.Background(), &hookstreamv1.TailRequest{Start: &hookstreamv1.StartPosition{Policy: hookstreamv1.StartPosition_POLICY_ALL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not an assertion: time for the server to fill the buffers. Were it not stuck, the streams
+	// would end cleanly and the checks below fail.
+	time.Sleep(2 * time.Second)
+
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("Run still running 20 s after its context ended, with a shutdown timeout of %v", cfg.ShutdownTimeout)
+	}
+	if *runErr != nil {
+		t.Errorf("Run after cutting stuck tails: %v, want nil", *runErr)
+	}
+
+	httpTail.SetReadDeadline(time.Now().Add(30 * time.Second))
+	got, err := io.ReadAll(httpTail)
+	if bytes.HasSuffix(got, []byte("\r\n0\r\n\r\n")) {
+		t.Errorf("HTTP tail ended cleanly after %d bytes (%v): want it cut", len(got), err)
+	}
+	t.Logf("HTTP tail: %d bytes read after the shutdown, then %v", len(got), err)
+	var code codes.Code
+	n := 0
+	for {
+		if _, err := grpcTail.Recv(); err != nil {
+			if err == io.EOF {
+				t.Errorf("gRPC Tail ended cleanly after %d messages: want it cut", n)
+			}
+			code = status.Code(err)
+			break
+		}
+		n++
+	}
+	t.Logf("gRPC Tail: %d messages read after the shutdown, then %v", n, code)
+}
+
+// storeBig stores n MVMNT webhooks of about size bytes each, from 8 clients.
+func storeBig(t *testing.T, s *daemon.Server, n, size int) {
+	t.Helper()
+	client := &http.Client{Timeout: 30 * time.Second}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i := int(next.Add(1)); i <= n; i = int(next.Add(1)) {
+				status, _, _, err := sendMVMNT(context.Background(), client, s.HTTPAddr().String(), mvmntID(i), size)
+				if err != nil || status != http.StatusOK {
+					t.Errorf("webhook %d: status %d, err %v", i, status, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
+// stuckHTTPTail opens GET /v1/events:tail from the start on a connection whose receive buffer
+// is 4 KiB, and never reads it.
+func stuckHTTPTail(t *testing.T, s *daemon.Server) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	c, err := d.Dial("tcp", s.APIAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := io.WriteString(c, "GET /v1/events:tail?start.policy=POLICY_ALL HTTP/1.1\r\nHost: hookstream\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
