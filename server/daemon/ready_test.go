@@ -153,4 +153,3 @@ func testReadiness(t *testing.T, cfg config.Config, fail, recover func()) {
 	t.Logf("%d webhooks sent, %d refused and retried", n, len(refused))
 	checkStored(t, storedKeys(t, cfg), acked, sent)
 }
-
