@@ -46,6 +46,11 @@ type Config struct {
 	// ShutdownTimeout bounds how long a graceful shutdown waits for in-flight requests and
 	// streams before closing them.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	// ShutdownLameDuck is how long, on shutdown, hookstream keeps serving while /readyz and gRPC
+	// health already say it is not ready, so that a load balancer stops sending it traffic
+	// before it stops accepting. Default 0 (nothing to tell); a few seconds behind a load
+	// balancer. ShutdownTimeout counts after it.
+	ShutdownLameDuck time.Duration `koanf:"shutdown_lame_duck"`
 	// EventLog configures the event log (NATS JetStream).
 	EventLog EventLog `koanf:"eventlog"`
 	// Providers holds the credentials of each provider's route.
@@ -298,6 +303,7 @@ func RegisterFlags(fs *pflag.FlagSet) {
 	fs.String("api-addr", d.API.Addr, "internal HTTP listen address (the HTTP mapping of the events and quarantine APIs)")
 	fs.String("data-dir", d.DataDir, "directory for the embedded event log")
 	fs.Duration("shutdown-timeout", d.ShutdownTimeout, "how long a graceful shutdown may take")
+	fs.Duration("shutdown-lame-duck", d.ShutdownLameDuck, "how long to keep serving, not ready, before shutting down (a few seconds behind a load balancer)")
 	fs.String("nats-url", d.EventLog.NATSURL, "external NATS server or cluster (default: embedded)")
 	fs.String("nats-listen", d.EventLog.NATSListen, "let NATS clients reach the embedded server at host:port")
 	fs.String("durability", d.EventLog.Durability, `"always" (fsync before acknowledging) or "os"`)
@@ -529,6 +535,9 @@ func (c Config) check() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("%w: shutdown_timeout must be positive", ErrInvalid)
+	}
+	if c.ShutdownLameDuck < 0 {
+		return fmt.Errorf("%w: shutdown_lame_duck must not be negative", ErrInvalid)
 	}
 	return nil
 }

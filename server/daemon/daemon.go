@@ -67,7 +67,10 @@ type Server struct {
 	stream *stream.Service
 	authz  *auth.Authorizer
 	health *health.Server
-	ready  atomic.Bool
+	// serving is set once every server serves, draining once the shutdown began: with the
+	// log's health they make readiness (notReady).
+	serving  atomic.Bool
+	draining atomic.Bool
 
 	grpc     *grpc.Server // the internal gRPC listener's
 	inproc   *grpc.Server // the API door's way to the services, in the process only
@@ -79,6 +82,8 @@ type Server struct {
 	inprocLn *bufconn.Listener
 	conn     *grpc.ClientConn // to inproc, for the API door
 	front    *gateway.Handler
+	// The HTTP/1 connections of http and api, which the drain closes (drain.go).
+	httpConns, apiConns *conns
 }
 
 // New opens the event log, binds the listeners named in cfg and builds the servers. It returns
@@ -141,10 +146,10 @@ func (s *Server) listen() error {
 	if s.grpcLis, err = net.Listen("tcp", s.cfg.GRPC.Addr); err != nil {
 		return fmt.Errorf("listen grpc: %w", err)
 	}
-	if s.httpLis, err = net.Listen("tcp", s.cfg.HTTP.Addr); err != nil {
+	if s.httpLis, err = listenHTTP(s.cfg.HTTP.Addr); err != nil {
 		return fmt.Errorf("listen http: %w", err)
 	}
-	if s.apiLis, err = net.Listen("tcp", s.cfg.API.Addr); err != nil {
+	if s.apiLis, err = listenHTTP(s.cfg.API.Addr); err != nil {
 		return fmt.Errorf("listen api: %w", err)
 	}
 	s.inprocLn = bufconn.Listen(1 << 20)
@@ -213,14 +218,9 @@ func (s *Server) buildPublic(ctx context.Context, webhooks *ingest.Service) erro
 		w.WriteHeader(http.StatusOK)
 		w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !s.ready.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		w.Write([]byte("ready\n"))
-	})
-	s.http, err = s.httpServer(mux, tlsconf.Files{CertFile: s.cfg.HTTP.TLS.CertFile, KeyFile: s.cfg.HTTP.TLS.KeyFile})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	s.httpConns = newConns()
+	s.http, err = s.httpServer(mux, s.httpConns, tlsconf.Files{CertFile: s.cfg.HTTP.TLS.CertFile, KeyFile: s.cfg.HTTP.TLS.KeyFile})
 	if err != nil {
 		return fmt.Errorf("%w: http.tls: %w", config.ErrInvalid, err)
 	}
@@ -240,11 +240,13 @@ func (s *Server) buildAPI(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("grpc client: %w", err)
 	}
-	api, err := gateway.NewAPI(ctx, gateway.APIOptions{Conn: s.conn, Authenticate: s.authz.HTTP, Forward: s.authz.Forward, Logger: s.log})
+	api, err := gateway.NewAPI(ctx, gateway.APIOptions{Conn: s.conn, Authenticate: s.authz.HTTP, Forward: s.authz.Forward, Logger: s.log,
+		StreamWriteTimeout: writeTimeout})
 	if err != nil {
 		return err
 	}
-	s.api, err = s.httpServer(api, internalTLS(s.cfg.API.TLS, s.cfg.Auth))
+	s.apiConns = newConns()
+	s.api, err = s.httpServer(api, s.apiConns, internalTLS(s.cfg.API.TLS, s.cfg.Auth))
 	if err != nil {
 		return fmt.Errorf("%w: api.tls: %w", config.ErrInvalid, err)
 	}
@@ -262,13 +264,15 @@ func internalTLS(t config.TLS, a config.Auth) tlsconf.Files {
 }
 
 // httpServer is an HTTP server of h with hookstream's timeouts, and TLS when f has a certificate.
-func (s *Server) httpServer(h http.Handler, f tlsconf.Files) (*http.Server, error) {
+// c tracks its connections and h's answers close them while the server drains.
+func (s *Server) httpServer(h http.Handler, c *conns, f tlsconf.Files) (*http.Server, error) {
 	tlsCfg, err := tlsconf.Server(f, s.log)
 	if err != nil {
 		return nil, err
 	}
 	return &http.Server{
-		Handler:           h,
+		Handler:           s.closeWhileDraining(h),
+		ConnState:         c.track,
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
@@ -303,9 +307,11 @@ func (s *Server) HTTPAddr() net.Addr { return s.httpLis.Addr() }
 // APIAddr is the address the internal HTTP server (the API's HTTP mapping) listens on.
 func (s *Server) APIAddr() net.Addr { return s.apiLis.Addr() }
 
-// Run serves until ctx is done or a server fails, then shuts every server down gracefully:
-// readiness and gRPC health turn NOT_SERVING first, then in-flight requests and streams get up to
-// the configured shutdown timeout to finish. It returns nil after a clean shutdown.
+// Run serves until ctx is done or a server fails, then drains (see shutdown): readiness and gRPC
+// health turn NOT_SERVING first, for shutdown_lame_duck, then in-flight requests and streams get
+// up to shutdown_timeout to finish, and are cut after it. Meanwhile readiness follows the event
+// log's health. It returns nil after a shutdown that put nothing acknowledged at risk, even when
+// slow clients were cut, and an error when a server failed or the log did not close cleanly.
 func (s *Server) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	serveGRPC := func(name string, srv *grpc.Server, l net.Listener) {
@@ -334,43 +340,19 @@ func (s *Server) Run(ctx context.Context) error {
 	serveGRPC("in-process grpc", s.inproc, s.inprocLn)
 	serveHTTP("http", s.http, s.httpLis)
 	serveHTTP("api", s.api, s.apiLis)
-	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	s.ready.Store(true)
+	s.serving.Store(true)
+	g.Go(func() error { s.watchHealth(gctx); return nil })
 	s.log.Info("hookstream serving", "http", s.HTTPAddr().String(), "grpc", s.GRPCAddr().String(), "api", s.APIAddr().String(), "internal_auth", !s.authz.Open())
 	g.Go(func() error {
 		<-gctx.Done()
 		return s.shutdown()
 	})
 	err := g.Wait()
-	// Only now: every request and stream has ended, so nothing acknowledged is in flight.
+	// Only now: every request and stream has ended or was cut, so nothing acknowledged is in
+	// flight.
 	s.conn.Close()
-	s.events.Close()
+	if cerr := s.events.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("close event log: %w", cerr))
+	}
 	return err
-}
-
-// shutdown stops the servers: readiness first, then streams are drained, then requests and
-// streams get the shutdown timeout.
-func (s *Server) shutdown() error {
-	s.ready.Store(false)
-	s.health.Shutdown()
-	s.stream.Drain() // subscribers get "draining" and reconnect elsewhere at once
-	s.log.Info("hookstream shutting down", "timeout", s.cfg.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
-	defer cancel()
-	httpErr := s.http.Shutdown(sctx)
-	apiErr := s.api.Shutdown(sctx)
-	for _, srv := range []*grpc.Server{s.grpc, s.inproc} {
-		stopped := make(chan struct{})
-		go func() { srv.GracefulStop(); close(stopped) }()
-		select {
-		case <-stopped:
-		case <-sctx.Done():
-			srv.Stop()
-			<-stopped
-		}
-	}
-	if err := errors.Join(httpErr, apiErr); err != nil {
-		return fmt.Errorf("shutdown http: %w", err)
-	}
-	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/convert"
@@ -28,6 +29,11 @@ type APIOptions struct {
 	// same rules as gRPC callers (package auth). Required.
 	Authenticate func(http.Handler) http.Handler
 	Forward      func(context.Context, *http.Request) metadata.MD
+	// StreamWriteTimeout bounds the writing of each message of a stream (Tail): a client that
+	// stops reading is cut then, instead of holding its connection, and what is queued for it,
+	// for ever. Required; above the heartbeat interval of streams (stream.DefaultHeartbeat),
+	// since an idle tail writes nothing else.
+	StreamWriteTimeout time.Duration
 	// Logger receives failed requests. Nil: discard.
 	Logger *slog.Logger
 }
@@ -37,9 +43,10 @@ type APIOptions struct {
 // /v1/quarantine/{id}:redrive), behind authentication. It is an http.Handler, safe for concurrent
 // use.
 type API struct {
-	mux    *runtime.ServeMux
-	next   http.Handler
-	logger *slog.Logger
+	mux                *runtime.ServeMux
+	next               http.Handler
+	streamWriteTimeout time.Duration
+	logger             *slog.Logger
 }
 
 // NewAPI builds the internal API's HTTP handler.
@@ -47,10 +54,13 @@ func NewAPI(ctx context.Context, o APIOptions) (*API, error) {
 	if o.Conn == nil || o.Authenticate == nil || o.Forward == nil {
 		return nil, errors.New("gateway: the API needs a connection, an authenticator and a forwarder")
 	}
+	if o.StreamWriteTimeout <= 0 {
+		return nil, errors.New("gateway: the API needs a positive stream write timeout")
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &API{logger: o.Logger}
+	a := &API{logger: o.Logger, streamWriteTimeout: o.StreamWriteTimeout}
 	a.mux = runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, convert.Marshaler()),
 		// The principal the HTTP side authenticated goes to the gRPC server with the call.
@@ -58,6 +68,8 @@ func NewAPI(ctx context.Context, o APIOptions) (*API, error) {
 		// Errors of the connection itself (transport, message limits) never reach a client as
 		// they are: each code has a public message.
 		runtime.WithErrorHandler(a.writeError),
+		// Called before each message of a stream is written: each gets its own write deadline.
+		runtime.WithForwardResponseOption(a.renewWriteDeadline),
 	)
 	if err := hookstreamv1.RegisterEventServiceHandler(ctx, a.mux, o.Conn); err != nil {
 		return nil, err
@@ -74,10 +86,22 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.next.ServeHT
 
 func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 	if strings.HasSuffix(r.URL.Path, ":tail") {
-		// Tail streams for as long as the client reads: lift the server's write timeout.
-		http.NewResponseController(w).SetWriteDeadline(time.Time{})
+		// Tail streams for as long as the client reads: the server's write timeout, counted from
+		// the request, gives way to one per message (renewWriteDeadline).
+		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(a.streamWriteTimeout))
 	}
 	a.mux.ServeHTTP(w, r)
+}
+
+// renewWriteDeadline gives each message of a Tail StreamWriteTimeout to be written, from now.
+// A client that stops reading fills the socket's buffers, then the write fails at the deadline,
+// the stream ends and its connection is closed.
+func (a *API) renewWriteDeadline(_ context.Context, w http.ResponseWriter, m proto.Message) error {
+	if _, ok := m.(*hookstreamv1.TailResponse); ok {
+		// Without support for deadlines (no such server here), the write blocks as before.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(a.streamWriteTimeout))
+	}
+	return nil
 }
 
 // writeError is the API mux's error handler. Statuses whose text may come from the gRPC
