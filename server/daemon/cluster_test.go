@@ -281,8 +281,8 @@ func checkAnswers(t *testing.T, load *clusterLoad, answers []answer) {
 	t.Helper()
 	type stats struct {
 		ok, unavailable, duplicate int
-		last            time.Time
-		stall           time.Duration
+		last                       time.Time
+		stall                      time.Duration
 	}
 	per := make([]stats, len(load.phases))
 	for i := range per {
