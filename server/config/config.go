@@ -134,6 +134,10 @@ type EventLog struct {
 	QuarantineMaxAge time.Duration `koanf:"quarantine_max_age"`
 	// CommitWorkers is how many group commits may run at once. Default 2.
 	CommitWorkers int `koanf:"commit_workers"`
+	// StartTimeout is how long start-up keeps retrying, with backoff, an external NATS server or
+	// cluster that cannot be reached or does not answer yet (a cluster still electing its
+	// leaders). Default 60 s.
+	StartTimeout time.Duration `koanf:"start_timeout"`
 }
 
 // Listener configures one webhook listener.
@@ -283,6 +287,7 @@ func Default() Config {
 			DuplicateWindow:  48 * time.Hour,
 			QuarantineMaxAge: 30 * 24 * time.Hour,
 			CommitWorkers:    2,
+			StartTimeout:     time.Minute,
 		},
 		Limits: Limits{
 			MaxStreamsPerPrincipal: 64,
@@ -497,6 +502,9 @@ func (c Config) check() error {
 	}
 	if c.EventLog.Replicas < 1 || c.EventLog.Replicas > 5 {
 		return fmt.Errorf("%w: eventlog.replicas %d: want 1 to 5", ErrInvalid, c.EventLog.Replicas)
+	}
+	if c.EventLog.StartTimeout <= 0 {
+		return fmt.Errorf("%w: eventlog.start_timeout %v: want a positive duration", ErrInvalid, c.EventLog.StartTimeout)
 	}
 	for name, addr := range map[string]string{"http.addr": c.HTTP.Addr, "grpc.addr": c.GRPC.Addr, "api.addr": c.API.Addr} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {

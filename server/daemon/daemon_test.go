@@ -43,6 +43,12 @@ func run(t *testing.T, cfg config.Config) (s *daemon.Server, cancel context.Canc
 	if err != nil {
 		t.Fatal(err)
 	}
+	cancel, done, runErr = runServer(t, s)
+	return s, cancel, done, runErr
+}
+
+// runServer runs s, made by daemon.New, until the test ends.
+func runServer(t *testing.T, s *daemon.Server) (cancel context.CancelFunc, done <-chan struct{}, runErr *error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	runErr = new(error)
@@ -54,7 +60,7 @@ func run(t *testing.T, cfg config.Config) (s *daemon.Server, cancel context.Canc
 		cancel()
 		<-stopped
 	})
-	return s, cancel, stopped, runErr
+	return cancel, stopped, runErr
 }
 
 func TestServe(t *testing.T) {

@@ -93,6 +93,11 @@ type Options struct {
 	// (ErrTooManyGroups). With the Tails and Subscribes the caller allows, it must stay below the
 	// consumers nats-server keeps per stream (1,000 by default).
 	MaxGroups int
+	// StartTimeout bounds Open's retries of an external server that cannot be reached or does
+	// not answer (a cluster still electing its leaders): Open retries with backoff, logging each
+	// failed attempt, until the streams are created or StartTimeout has passed. Unused without
+	// URL.
+	StartTimeout time.Duration
 	// GroupIdleExpiry is how long a group may go unread (no subscriber fetching) before the
 	// server deletes it with its position. 0: groups are kept until deleted.
 	GroupIdleExpiry time.Duration
@@ -124,6 +129,8 @@ func (o Options) check() error {
 		return fmt.Errorf("%w: body limit %d: want 1 to %d bytes", ErrInvalidOptions, o.BodyLimit, MaxBodyLimit)
 	case o.MaxGroups < 1:
 		return fmt.Errorf("%w: max groups %d: want at least 1", ErrInvalidOptions, o.MaxGroups)
+	case o.URL != "" && o.StartTimeout <= 0:
+		return fmt.Errorf("%w: start timeout must be positive", ErrInvalidOptions)
 	case o.GroupIdleExpiry < 0:
 		return fmt.Errorf("%w: group idle expiry must not be negative", ErrInvalidOptions)
 	case o.URL == "" && o.DataDir == "":
@@ -156,7 +163,8 @@ type Log struct {
 }
 
 // Open connects to (or starts) the NATS server, creates or updates the streams, and starts their
-// committers. Errors wrap ErrInvalidOptions, or ErrUnavailable when the server cannot be reached.
+// committers. An external server is retried until o.StartTimeout (see Options). Errors wrap
+// ErrInvalidOptions, or ErrUnavailable when the server cannot be reached or does not answer.
 func Open(ctx context.Context, o Options) (*Log, error) {
 	if err := o.check(); err != nil {
 		return nil, err
@@ -165,11 +173,7 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	l := &Log{bodyLimit: o.BodyLimit, maxGroups: o.MaxGroups, groupIdleExpiry: o.GroupIdleExpiry}
-	if err := l.connect(o); err != nil {
-		l.Close()
-		return nil, err
-	}
-	if err := l.createStreams(ctx, o); err != nil {
+	if err := l.setUp(ctx, o); err != nil {
 		l.Close()
 		return nil, err
 	}
@@ -193,6 +197,62 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 		}
 	}
 	return l, nil
+}
+
+// Start-up retries of an external server: the first waits startRetryMin, each next one twice as
+// long, at most startRetryMax; one attempt at creating the streams waits at most startAttempt.
+const (
+	startRetryMin = 250 * time.Millisecond
+	startRetryMax = 5 * time.Second
+	startAttempt  = 5 * time.Second
+)
+
+// setUp connects and creates the streams. An external server that cannot be reached or does not
+// answer is retried with backoff until o.StartTimeout: a cluster starting at the same time as
+// hookstream has no JetStream leader for its first seconds. Only ErrUnavailable is retried.
+func (l *Log) setUp(ctx context.Context, o Options) error {
+	if o.URL == "" {
+		if err := l.connect(o); err != nil {
+			return err
+		}
+		return l.createStreams(ctx, o)
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.StartTimeout)
+	defer cancel()
+	wait := startRetryMin
+	for attempt := 1; ; attempt++ {
+		err := l.tryStart(ctx, o)
+		if err == nil || !errors.Is(err, ErrUnavailable) {
+			return err
+		}
+		if ctx.Err() != nil || time.Until(deadlineOf(ctx)) < wait {
+			return fmt.Errorf("%w (gave up after %d attempts in eventlog.start_timeout %v)", err, attempt, o.StartTimeout)
+		}
+		o.Logger.Warn("eventlog: the NATS server is not ready, retrying", "attempt", attempt, "retry_in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, startRetryMax)
+	}
+}
+
+// tryStart is one attempt of setUp on an external server: connect unless connected, then create
+// the streams, waiting at most startAttempt for them.
+func (l *Log) tryStart(ctx context.Context, o Options) error {
+	if l.nc == nil {
+		if err := l.connect(o); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, startAttempt)
+	defer cancel()
+	return l.createStreams(ctx, o)
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
 }
 
 // connect starts the embedded server or connects to the external one, and checks that the
@@ -396,5 +456,6 @@ func OptionsFrom(c config.Config) Options {
 		BodyLimit:        c.HTTP.BodyLimit,
 		MaxGroups:        c.Limits.MaxGroups,
 		GroupIdleExpiry:  c.Limits.GroupIdleExpiry,
+		StartTimeout:     c.EventLog.StartTimeout,
 	}
 }

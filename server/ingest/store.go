@@ -195,13 +195,15 @@ func (s *Service) appendError(err error) error {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "the request was canceled")
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "the request timed out before the event log answered")
 	case errors.Is(err, eventlog.ErrClosed):
 		return status.Error(codes.Unavailable, "hookstream is shutting down, retry later")
 	case errors.Is(err, eventlog.ErrUnavailable), errors.Is(err, eventlog.ErrNotFound):
+		// Before DeadlineExceeded: a commit that timed out (a cluster electing a leader) wraps
+		// it, and is the log's failure, not the request's (503, not 504).
 		s.logger.Warn("append failed", "err", err)
 		return status.Error(codes.Unavailable, "event log unavailable, retry later")
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "the request timed out before the event log answered")
 	}
 	s.logger.Error("append failed", "err", err)
 	return status.Error(codes.Internal, "internal error")

@@ -72,6 +72,18 @@ type Cluster struct {
 // and shuts it down when t ends.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
+	c := NewCluster(t, n)
+	for i := range n {
+		c.Start(i)
+	}
+	c.WaitMetaLeader()
+	return c
+}
+
+// NewCluster is StartCluster without starting any node: the test starts them with Start (for a
+// client that must wait for a cluster coming up).
+func NewCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
 	// The ports are fixed before the first start: every node's routes name all the others, and a
 	// restarted node must come back where its clients and peers look for it.
 	ports := freePorts(t, 2*n)
@@ -94,10 +106,6 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		})
 	}
 	t.Cleanup(c.shutdown)
-	for i := range n {
-		c.Start(i)
-	}
-	c.WaitMetaLeader()
 	return c
 }
 
