@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -33,6 +35,7 @@ import (
 	"github.com/hookstream/hookstream/server/quarantine"
 	"github.com/hookstream/hookstream/server/stream"
 	"github.com/hookstream/hookstream/server/tlsconf"
+	"github.com/hookstream/hookstream/server/tracing"
 )
 
 // HTTP server timeouts. Providers send small bodies and expect an answer within seconds (MVMNT:
@@ -64,6 +67,7 @@ type Server struct {
 	cfg    config.Config
 	log    *slog.Logger
 	events *eventlog.Log
+	trace  *tracing.Tracing
 	stream *stream.Service
 	authz  *auth.Authorizer
 	health *health.Server
@@ -95,13 +99,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
+	tr, err := startTracing(ctx, log)
+	if err != nil {
+		return nil, err
+	}
 	lo := eventlog.OptionsFrom(cfg)
 	lo.Logger = log
 	events, err := eventlog.Open(ctx, lo)
 	if err != nil {
+		tr.Shutdown(ctx)
 		return nil, fmt.Errorf("open event log: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, events: events, health: health.NewServer(),
+	s := &Server{cfg: cfg, log: log, events: events, trace: tr, health: health.NewServer(),
 		authz: auth.NewAuthorizer(authn, auth.AuthorizerOptions{OpenReflection: cfg.GRPC.OpenReflection, Logger: log})}
 	if err := s.build(ctx); err != nil {
 		s.closeEarly()
@@ -116,7 +125,7 @@ func (s *Server) build(ctx context.Context) error {
 	for id, l := range s.cfg.Listeners {
 		listeners[strings.ToLower(id)] = ingest.Listener{DefaultType: l.DefaultType}
 	}
-	webhooks, err := ingest.New(ingest.Options{Log: s.events, Listeners: listeners, BodyLimit: s.cfg.HTTP.BodyLimit, Logger: s.log})
+	webhooks, err := ingest.New(ingest.Options{Log: s.events, Listeners: listeners, BodyLimit: s.cfg.HTTP.BodyLimit, Logger: s.log, TracerProvider: s.trace.Provider()})
 	if err != nil {
 		return err
 	}
@@ -181,6 +190,13 @@ func (s *Server) buildGRPC(webhooks *ingest.Service, quarantineService *quaranti
 	if tlsCfg != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
 	}
+	// Producers' and consumers' incoming trace contexts ("traceparent" metadata) become the
+	// parents of their calls' spans, which the core's spans are children of.
+	opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(
+		otelgrpc.WithTracerProvider(s.trace.Provider()),
+		otelgrpc.WithPropagators(tracing.Propagator),
+		otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()), // metrics are Prometheus's
+	)))
 	s.grpc = grpc.NewServer(opts...)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
@@ -206,6 +222,7 @@ func (s *Server) buildPublic(ctx context.Context, webhooks *ingest.Service) erro
 		MaxInFlight: s.cfg.HTTP.MaxInFlight,
 		Logger:      s.log,
 
+		TracerProvider:        s.trace.Provider(),
 		MaxUnverifiedInFlight: s.cfg.HTTP.MaxUnverifiedInFlight,
 		BodyReadTimeout:       s.cfg.HTTP.BodyReadTimeout,
 	})
@@ -293,6 +310,7 @@ func (s *Server) closeEarly() {
 		}
 	}
 	s.events.Close()
+	s.trace.Shutdown(context.Background())
 }
 
 // Unauthorized returns how many webhook requests were answered 401.
@@ -354,5 +372,6 @@ func (s *Server) Run(ctx context.Context) error {
 	if cerr := s.events.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("close event log: %w", cerr))
 	}
+	s.flushTraces()
 	return err
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -52,10 +53,14 @@ func (h *Handler) admit(next runtime.HandlerFunc) runtime.HandlerFunc {
 			w.WriteHeader(http.StatusNotFound)
 			return
 		}
+		ctx, span, w := h.traced(w, r, a)
+		defer endSpan(span, w)
 		if !jsonContent(r.Header.Get("Content-Type")) {
 			h.refuse(w, r, a, http.StatusUnsupportedMediaType, codes.InvalidArgument, "unsupported_media_type", "the body must be JSON")
 			return
 		}
+		_, verifying := h.tracer.Start(ctx, "verify")
+		defer endVerify(verifying)
 		proven, ok := h.credentials(w, r, a)
 		if !ok {
 			return
@@ -80,7 +85,8 @@ func (h *Handler) admit(next runtime.HandlerFunc) runtime.HandlerFunc {
 			h.unverified.release()
 			p = h.inFlight
 		}
-		next(w, h.verified(r, a, body), params)
+		verifying.End()
+		next(w, h.verified(ctx, r, a, body), params)
 	}
 }
 
@@ -225,11 +231,12 @@ func requestIDOf(r *http.Request) string {
 	return id
 }
 
-// verified is the request the generated handler gets: its context carries the verified
-// delivery, the core's whole input. Query parameters are dropped (they carried the Movement
-// token, and none is part of a webhook) and the body, already read, is not read again. A
-// shallow copy: Clone would deep-copy the headers on every webhook for nothing.
-func (h *Handler) verified(r *http.Request, a admitted, body []byte) *http.Request {
+// verified is the request the generated handler gets: its context, ctx (the request's, with its
+// span), carries the verified delivery, the core's whole input. Query parameters are dropped
+// (they carried the Movement token, and none is part of a webhook) and the body, already read,
+// is not read again. A shallow copy: Clone would deep-copy the headers on every webhook for
+// nothing.
+func (h *Handler) verified(ctx context.Context, r *http.Request, a admitted, body []byte) *http.Request {
 	id := requestIDOf(r)
 	d := ingest.Delivery{
 		Provider:   a.route.provider,
@@ -246,7 +253,7 @@ func (h *Handler) verified(r *http.Request, a admitted, body []byte) *http.Reque
 	case a.listener != nil && a.listener.DedupHeader != "":
 		d.DedupID = r.Header.Get(a.listener.DedupHeader)
 	}
-	r2 := r.WithContext(ingest.NewContext(r.Context(), d))
+	r2 := r.WithContext(ingest.NewContext(ctx, d))
 	u := *r.URL
 	u.RawQuery = ""
 	r2.URL = &u

@@ -26,9 +26,12 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/convert"
+	"github.com/hookstream/hookstream/server/tracing"
 	"github.com/hookstream/hookstream/server/verify"
 )
 
@@ -76,6 +79,10 @@ type Options struct {
 	BodyReadTimeout time.Duration
 	// Logger receives rejected requests (never secrets or bodies). Nil: discard.
 	Logger *slog.Logger
+	// TracerProvider makes each webhook request's span, with a "verify" child; the core's
+	// steps are its children too. Nil: no spans (an incoming "traceparent" is still stored with
+	// the events).
+	TracerProvider trace.TracerProvider
 }
 
 // Handler is the front door. It is an http.Handler, safe for concurrent use.
@@ -88,6 +95,7 @@ type Handler struct {
 	unauthorized atomic.Int64
 	overloaded   atomic.Int64
 	timedOut     atomic.Int64
+	tracer       trace.Tracer
 	busyLog      sometimes // of 429s
 	slowLog      sometimes // of 408s
 }
@@ -109,7 +117,11 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{o: o, routes: routes, inFlight: make(places, o.MaxInFlight), unverified: make(places, o.MaxUnverifiedInFlight)}
+	if o.TracerProvider == nil {
+		o.TracerProvider = noop.NewTracerProvider()
+	}
+	h := &Handler{o: o, routes: routes, inFlight: make(places, o.MaxInFlight), unverified: make(places, o.MaxUnverifiedInFlight),
+		tracer: o.TracerProvider.Tracer(tracing.ScopeName)}
 	h.webhooks = runtime.NewServeMux(
 		// Webhook bodies are decoded by the core from the verified bytes, once; the mux only
 		// routes and writes the answer (compact JSON: a contract may fix the exact bytes, as the

@@ -312,8 +312,10 @@ func pad(t *testing.T, body string, size int) []byte {
 }
 
 // TestBodiesAtTheLimit posts, on every route, a body of exactly the body limit built to be as
-// large as possible once typed: each is stored (never 503 for its size); a malformed body at the
-// limit is quarantined; one byte more is 413.
+// large as possible once typed, with a trace context whose tracestate is the largest the W3C
+// allows (32 entries of 256 bytes): each is stored (never 503 for its size) with its
+// traceparent and a tracestate cut to 512 bytes; a malformed body at the limit is quarantined;
+// one byte more is 413.
 func TestBodiesAtTheLimit(t *testing.T) {
 	t.Parallel()
 	limit := int(config.Default().HTTP.BodyLimit)
@@ -330,7 +332,10 @@ func TestBodiesAtTheLimit(t *testing.T) {
 		{"malformed_at_limit", "mvmnt", `{"sentAt":"2025-01-15T14:31:00Z","events":PAD,`, 400},
 	} {
 		body := pad(t, tt.body, limit)
-		resp, out := do(t, signed(t, fd.url, tt.provider, body))
+		r := signed(t, fd.url, tt.provider, body)
+		r.Header.Set("Traceparent", incomingParent)
+		r.Header.Set("Tracestate", largestTraceState())
+		resp, out := do(t, r)
 		if resp.StatusCode != tt.want {
 			t.Errorf("%s: %d bytes: status %d (%.200s), want %d", tt.name, len(body), resp.StatusCode, out, tt.want)
 		}
@@ -347,11 +352,28 @@ func TestBodiesAtTheLimit(t *testing.T) {
 		if len(e.GetRaw()) > limit || len(e.GetRaw()) < limit-300 {
 			t.Errorf("event %s (%s): raw %d bytes, want its body's (about %d)", e.GetId(), e.GetType(), len(e.GetRaw()), limit)
 		}
+		if tc := e.GetTraceContext(); tc.GetTraceparent() != incomingParent || len(tc.GetTracestate()) > 512 {
+			t.Errorf("event %s (%s): trace context %q with a tracestate of %d bytes, want %q and at most 512", e.GetId(), e.GetType(), tc.GetTraceparent(), len(tc.GetTracestate()), incomingParent)
+		}
 	}
 	entries := testenv.Entries(t, fd.log)
 	if len(entries) != 1 || len(entries[0].GetRaw()) != limit {
 		t.Errorf("quarantine: %d entries, want the malformed body of %d bytes", len(entries), limit)
 	}
+}
+
+// largestTraceState is a tracestate of 32 entries (the W3C's most), 256-byte values, with a few
+// short ones among them.
+func largestTraceState() string {
+	entries := make([]string, 32)
+	for i := range entries {
+		v := strings.Repeat("v", 256)
+		if i%8 == 0 {
+			v = "short"
+		}
+		entries[i] = fmt.Sprintf("k%02d=%s", i, v)
+	}
+	return strings.Join(entries, ",")
 }
 
 // TestReceiptsMatchStorage checks that receipts and stored events agree: no 2xx answered

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 
 	"google.golang.org/genproto/googleapis/api/annotations"
@@ -28,6 +29,8 @@ type webhookRoute struct {
 	// template is the route's path template, e.g. "/webhooks/v1/listeners/{listener_id}/notify".
 	template string
 	provider hookstreamv1.Provider
+	// spanName is the name of its requests' spans, "POST <template>".
+	spanName string
 }
 
 // webhookRoutes reads the route of every WebhookService RPC from its google.api.http
@@ -45,7 +48,7 @@ func webhookRoutes() (map[string]webhookRoute, error) {
 		if rule.GetPost() == "" {
 			return nil, fmt.Errorf("gateway: rpc %s has no POST route", m.Name())
 		}
-		routes[rule.GetPost()] = webhookRoute{template: rule.GetPost(), provider: p}
+		routes[rule.GetPost()] = webhookRoute{template: rule.GetPost(), provider: p, spanName: http.MethodPost + " " + rule.GetPost()}
 	}
 	return routes, nil
 }

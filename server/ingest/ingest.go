@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -29,6 +32,7 @@ import (
 	"github.com/hookstream/hookstream/server/auth"
 	"github.com/hookstream/hookstream/server/convert"
 	"github.com/hookstream/hookstream/server/eventlog"
+	"github.com/hookstream/hookstream/server/tracing"
 )
 
 // Delivery is one verified webhook request as the HTTP front door (or a redrive) hands it to the
@@ -89,6 +93,10 @@ type Options struct {
 	BodyLimit int64
 	// Logger receives what goes wrong. Nil: discard.
 	Logger *slog.Logger
+	// TracerProvider makes the spans of the core's steps (convert, validate, append), children
+	// of the request's span in the context. Nil: no spans (the request's incoming trace context
+	// is still stored with its events).
+	TracerProvider trace.TracerProvider
 }
 
 // Service implements hookstreamv1.WebhookServiceServer. It is safe for concurrent use.
@@ -98,6 +106,7 @@ type Service struct {
 	listeners map[string]Listener
 	bodyLimit int64
 	logger    *slog.Logger
+	tracer    trace.Tracer
 }
 
 // New returns a Service appending to o.Log.
@@ -116,7 +125,10 @@ func New(o Options) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{log: o.Log, listeners: o.Listeners, bodyLimit: o.BodyLimit, logger: o.Logger}, nil
+	if o.TracerProvider == nil {
+		o.TracerProvider = noop.NewTracerProvider()
+	}
+	return &Service{log: o.Log, listeners: o.Listeners, bodyLimit: o.BodyLimit, logger: o.Logger, tracer: o.TracerProvider.Tracer(tracing.ScopeName)}, nil
 }
 
 // Ingest ingests a verified delivery: the HTTP front door's path, taken by a redrive. It returns
@@ -148,7 +160,7 @@ func (s *Service) ReceiveMoveApiWebhook(ctx context.Context, req *hookstreamv1.R
 	}
 	if in.decode {
 		req = &hookstreamv1.ReceiveMoveApiWebhookRequest{Webhook: &moveapiv1.Webhook{}, WebhookId: in.d.WebhookID}
-		if err := convert.Unmarshal(in.d.Raw, req.Webhook); err != nil {
+		if err := s.decode(ctx, in.d.Raw, req.Webhook); err != nil {
 			return nil, s.rejectOne(ctx, in, in.malformed(err.Error()))
 		}
 	}
@@ -174,7 +186,7 @@ func (s *Service) ReceiveMovementWebhook(ctx context.Context, req *hookstreamv1.
 	}
 	if in.decode {
 		req = &hookstreamv1.ReceiveMovementWebhookRequest{Webhook: &movementv1.Webhook{}}
-		if err := convert.Unmarshal(in.d.Raw, req.Webhook); err != nil {
+		if err := s.decode(ctx, in.d.Raw, req.Webhook); err != nil {
 			return nil, s.rejectOne(ctx, in, in.malformed(err.Error()))
 		}
 	}
@@ -213,7 +225,7 @@ func (s *Service) receiveListener(ctx context.Context, req *hookstreamv1.NotifyL
 	}
 	if in.decode {
 		req = &hookstreamv1.NotifyListenerRequest{ListenerId: in.d.ListenerID, Body: &structpb.Struct{}, DedupId: in.d.DedupID}
-		if err := convert.Unmarshal(in.d.Raw, req.Body); err != nil {
+		if err := s.decode(ctx, in.d.Raw, req.Body); err != nil {
 			return nil, s.rejectOne(ctx, in, in.malformed(err.Error()))
 		}
 	}
@@ -236,6 +248,8 @@ type incoming struct {
 	// decode is true when the payload is to be decoded from d.Raw (an HTTP delivery or a
 	// redrive), false when the request message carries it (a gRPC producer).
 	decode bool
+	// trace is the trace context its events carry; nil without.
+	trace *hookstreamv1.TraceContext
 	// keySpace starts the dedup keys of a gRPC producer's events, "grpc:<principal>/": a
 	// producer's keys never meet the keys of the provider's own deliveries or of another
 	// producer, so no producer can make a genuine delivery look like a duplicate.
@@ -253,7 +267,7 @@ func (s *Service) begin(ctx context.Context, p hookstreamv1.Provider, raw []byte
 		if d.ReceivedAt.IsZero() {
 			d.ReceivedAt = time.Now()
 		}
-		return incoming{d: d, decode: true}, nil
+		return incoming{d: d, decode: true, trace: tracing.EventContext(ctx)}, nil
 	}
 	if len(raw) == 0 && payload != nil {
 		raw, _ = convert.MarshalOptions.Marshal(payload)
@@ -266,7 +280,18 @@ func (s *Service) begin(ctx context.Context, p hookstreamv1.Provider, raw []byte
 	if pr, ok := auth.FromContext(ctx); ok {
 		source += ":" + pr.Name
 	}
-	return incoming{d: Delivery{Provider: p, Raw: raw, Source: source, ReceivedAt: time.Now()}, keySpace: source + "/"}, nil
+	return incoming{d: Delivery{Provider: p, Raw: raw, Source: source, ReceivedAt: time.Now()}, keySpace: source + "/", trace: tracing.EventContext(ctx)}, nil
+}
+
+// decode decodes an HTTP delivery's verified bytes into m: the convert step.
+func (s *Service) decode(ctx context.Context, raw []byte, m proto.Message) error {
+	_, span := s.tracer.Start(ctx, "convert")
+	defer span.End()
+	err := convert.Unmarshal(raw, m)
+	if err != nil {
+		span.SetStatus(otelcodes.Error, "malformed")
+	}
+	return err
 }
 
 // event fills an envelope; the caller sets the payload.
@@ -281,6 +306,8 @@ func (in incoming) event(typ, dedupKey string, occurred *timestamppb.Timestamp, 
 		DedupKey:   in.keySpace + dedupKey,
 		Raw:        raw,
 		RequestId:  in.d.RequestID,
+
+		TraceContext: in.trace,
 	}
 }
 

@@ -41,7 +41,9 @@ func (s *Service) ReceiveMvmntDelivery(ctx context.Context, req *hookstreamv1.Re
 	if err != nil {
 		return nil, err
 	}
+	_, span := s.tracer.Start(ctx, "convert")
 	d, items, rj, err := in.mvmntItems(req)
+	span.End()
 	switch {
 	case err != nil:
 		return nil, err
@@ -50,7 +52,9 @@ func (s *Service) ReceiveMvmntDelivery(ctx context.Context, req *hookstreamv1.Re
 	}
 	// One validation of the whole request; a violation inside events[i] is item i's alone.
 	var perItem map[int][]*validate.Violation
+	_, span = s.tracer.Start(ctx, "validate")
 	err = validate.Check(&hookstreamv1.ReceiveMvmntDeliveryRequest{Delivery: d})
+	span.End()
 	var verr *validate.ValidationError
 	switch {
 	case errors.As(err, &verr):

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/google/uuid"
+	otelcodes "go.opentelemetry.io/otel/codes"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -70,7 +71,12 @@ func (in incoming) invalid(vs []*validate.Violation) *rejection {
 // accept validates req; a request that breaks its rules is quarantined and answered
 // INVALID_ARGUMENT with the violations.
 func (s *Service) accept(ctx context.Context, in incoming, req proto.Message) error {
+	_, span := s.tracer.Start(ctx, "validate")
 	err := validate.Check(req)
+	if err != nil {
+		span.SetStatus(otelcodes.Error, "invalid")
+	}
+	span.End()
 	var verr *validate.ValidationError
 	switch {
 	case err == nil:
@@ -108,6 +114,17 @@ func (s *Service) storeOne(ctx context.Context, in incoming, e *hookstreamv1.Eve
 // whole request with UNAVAILABLE: a retry stores what is missing, and what is there already is
 // answered as a duplicate.
 func (s *Service) store(ctx context.Context, in incoming, parts []part) ([]*hookstreamv1.Receipt, error) {
+	ctx, span := s.tracer.Start(ctx, "append")
+	defer span.End()
+	receipts, err := s.storeParts(ctx, in, parts)
+	if err != nil {
+		span.SetStatus(otelcodes.Error, status.Code(err).String())
+	}
+	return receipts, err
+}
+
+// storeParts is store, inside its span.
+func (s *Service) storeParts(ctx context.Context, in incoming, parts []part) ([]*hookstreamv1.Receipt, error) {
 	receipts := make([]*hookstreamv1.Receipt, len(parts))
 	var events []*hookstreamv1.Event
 	var at []int

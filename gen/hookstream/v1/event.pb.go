@@ -150,7 +150,7 @@ func (x StartPosition_Policy) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StartPosition_Policy.Descriptor instead.
 func (StartPosition_Policy) EnumDescriptor() ([]byte, []int) {
-	return file_hookstream_v1_event_proto_rawDescGZIP(), []int{2, 0}
+	return file_hookstream_v1_event_proto_rawDescGZIP(), []int{3, 0}
 }
 
 // Event is one webhook event as hookstream stores and delivers it: the typed payload, the exact
@@ -199,6 +199,13 @@ type Event struct {
 	// The request id hookstream gave the HTTP request (also returned in the X-Request-Id response
 	// header), to connect an event with logs. Empty for events delivered over gRPC without one.
 	RequestId string `protobuf:"bytes,10,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The W3C Trace Context of the request that carried the event, so that a consumer's span
+	// continues its trace: with tracing on (OTEL_* variables, see the README), the context of
+	// hookstream's span of that request (a child of the producer's span, when the request carried
+	// a "traceparent"); with tracing off, the request's own incoming "traceparent" and
+	// "tracestate", passed through. Unset when there is none. Every event of one MVMNT delivery
+	// carries the same context.
+	TraceContext *TraceContext `protobuf:"bytes,11,opt,name=trace_context,json=traceContext,proto3" json:"trace_context,omitempty"`
 	// The payload, typed by provider.
 	//
 	// Types that are valid to be assigned to Payload:
@@ -312,6 +319,13 @@ func (x *Event) GetRequestId() string {
 	return ""
 }
 
+func (x *Event) GetTraceContext() *TraceContext {
+	if x != nil {
+		return x.TraceContext
+	}
+	return nil
+}
+
 func (x *Event) GetPayload() isEvent_Payload {
 	if x != nil {
 		return x.Payload
@@ -387,6 +401,67 @@ func (*Event_Mvmnt) isEvent_Payload() {}
 
 func (*Event_Listener) isEvent_Payload() {}
 
+// TraceContext is a W3C Trace Context (https://www.w3.org/TR/trace-context/) as the HTTP headers
+// of the same names carry it: a consumer extracts it with any W3C propagator (in Go,
+// propagation.TraceContext with a carrier of these two values).
+type TraceContext struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The "traceparent" value, "00-<32 hex trace id>-<16 hex parent span id>-<2 hex flags>"
+	// (55 characters), e.g. "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01". Always set
+	// in a stored TraceContext.
+	Traceparent string `protobuf:"bytes,1,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	// The "tracestate" value, vendor entries "key=value" separated by ","; empty when the request
+	// carried none. At most 512 bytes: longer ones are truncated as the W3C recommends (entries
+	// over 128 bytes first, then from the end).
+	Tracestate    string `protobuf:"bytes,2,opt,name=tracestate,proto3" json:"tracestate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceContext) Reset() {
+	*x = TraceContext{}
+	mi := &file_hookstream_v1_event_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceContext) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceContext) ProtoMessage() {}
+
+func (x *TraceContext) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_v1_event_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceContext.ProtoReflect.Descriptor instead.
+func (*TraceContext) Descriptor() ([]byte, []int) {
+	return file_hookstream_v1_event_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *TraceContext) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
+}
+
+func (x *TraceContext) GetTracestate() string {
+	if x != nil {
+		return x.Tracestate
+	}
+	return ""
+}
+
 // EventFilter selects events by provider and type. An empty filter selects every event; the
 // conditions of a filter must all hold.
 type EventFilter struct {
@@ -404,7 +479,7 @@ type EventFilter struct {
 
 func (x *EventFilter) Reset() {
 	*x = EventFilter{}
-	mi := &file_hookstream_v1_event_proto_msgTypes[1]
+	mi := &file_hookstream_v1_event_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -416,7 +491,7 @@ func (x *EventFilter) String() string {
 func (*EventFilter) ProtoMessage() {}
 
 func (x *EventFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_event_proto_msgTypes[1]
+	mi := &file_hookstream_v1_event_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -429,7 +504,7 @@ func (x *EventFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventFilter.ProtoReflect.Descriptor instead.
 func (*EventFilter) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_event_proto_rawDescGZIP(), []int{1}
+	return file_hookstream_v1_event_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *EventFilter) GetProviders() []Provider {
@@ -462,7 +537,7 @@ type StartPosition struct {
 
 func (x *StartPosition) Reset() {
 	*x = StartPosition{}
-	mi := &file_hookstream_v1_event_proto_msgTypes[2]
+	mi := &file_hookstream_v1_event_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -474,7 +549,7 @@ func (x *StartPosition) String() string {
 func (*StartPosition) ProtoMessage() {}
 
 func (x *StartPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_event_proto_msgTypes[2]
+	mi := &file_hookstream_v1_event_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -487,7 +562,7 @@ func (x *StartPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartPosition.ProtoReflect.Descriptor instead.
 func (*StartPosition) Descriptor() ([]byte, []int) {
-	return file_hookstream_v1_event_proto_rawDescGZIP(), []int{2}
+	return file_hookstream_v1_event_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *StartPosition) GetPolicy() StartPosition_Policy {
@@ -515,7 +590,7 @@ var File_hookstream_v1_event_proto protoreflect.FileDescriptor
 
 const file_hookstream_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x19hookstream/v1/event.proto\x12\rhookstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%hookstream/listener/v1/listener.proto\x1a#hookstream/moveapi/v1/moveapi.proto\x1a%hookstream/movement/v1/movement.proto\x1a\x1fhookstream/mvmnt/v1/mvmnt.proto\"\xda\x04\n" +
+	"\x19hookstream/v1/event.proto\x12\rhookstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%hookstream/listener/v1/listener.proto\x1a#hookstream/moveapi/v1/moveapi.proto\x1a%hookstream/movement/v1/movement.proto\x1a\x1fhookstream/mvmnt/v1/mvmnt.proto\"\x9c\x05\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x123\n" +
 	"\bprovider\x18\x02 \x01(\x0e2\x17.hookstream.v1.ProviderR\bprovider\x12\x12\n" +
@@ -530,12 +605,18 @@ const file_hookstream_v1_event_proto_rawDesc = "" +
 	"\bsequence\x18\t \x01(\x04R\bsequence\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\n" +
-	" \x01(\tR\trequestId\x12:\n" +
+	" \x01(\tR\trequestId\x12@\n" +
+	"\rtrace_context\x18\v \x01(\v2\x1b.hookstream.v1.TraceContextR\ftraceContext\x12:\n" +
 	"\amoveapi\x18\x14 \x01(\v2\x1e.hookstream.moveapi.v1.WebhookH\x00R\amoveapi\x12=\n" +
 	"\bmovement\x18\x15 \x01(\v2\x1f.hookstream.movement.v1.WebhookH\x00R\bmovement\x122\n" +
 	"\x05mvmnt\x18\x16 \x01(\v2\x1a.hookstream.mvmnt.v1.EventH\x00R\x05mvmnt\x12B\n" +
 	"\blistener\x18\x17 \x01(\v2$.hookstream.listener.v1.NotificationH\x00R\blistenerB\t\n" +
-	"\apayload\"Z\n" +
+	"\apayload\"P\n" +
+	"\fTraceContext\x12 \n" +
+	"\vtraceparent\x18\x01 \x01(\tR\vtraceparent\x12\x1e\n" +
+	"\n" +
+	"tracestate\x18\x02 \x01(\tR\n" +
+	"tracestate\"Z\n" +
 	"\vEventFilter\x125\n" +
 	"\tproviders\x18\x01 \x03(\x0e2\x17.hookstream.v1.ProviderR\tproviders\x12\x14\n" +
 	"\x05types\x18\x02 \x03(\tR\x05types\"\x80\x02\n" +
@@ -571,35 +652,37 @@ func file_hookstream_v1_event_proto_rawDescGZIP() []byte {
 }
 
 var file_hookstream_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_hookstream_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_hookstream_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_hookstream_v1_event_proto_goTypes = []any{
 	(Provider)(0),                 // 0: hookstream.v1.Provider
 	(StartPosition_Policy)(0),     // 1: hookstream.v1.StartPosition.Policy
 	(*Event)(nil),                 // 2: hookstream.v1.Event
-	(*EventFilter)(nil),           // 3: hookstream.v1.EventFilter
-	(*StartPosition)(nil),         // 4: hookstream.v1.StartPosition
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
-	(*v1.Webhook)(nil),            // 6: hookstream.moveapi.v1.Webhook
-	(*v11.Webhook)(nil),           // 7: hookstream.movement.v1.Webhook
-	(*v12.Event)(nil),             // 8: hookstream.mvmnt.v1.Event
-	(*v13.Notification)(nil),      // 9: hookstream.listener.v1.Notification
+	(*TraceContext)(nil),          // 3: hookstream.v1.TraceContext
+	(*EventFilter)(nil),           // 4: hookstream.v1.EventFilter
+	(*StartPosition)(nil),         // 5: hookstream.v1.StartPosition
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(*v1.Webhook)(nil),            // 7: hookstream.moveapi.v1.Webhook
+	(*v11.Webhook)(nil),           // 8: hookstream.movement.v1.Webhook
+	(*v12.Event)(nil),             // 9: hookstream.mvmnt.v1.Event
+	(*v13.Notification)(nil),      // 10: hookstream.listener.v1.Notification
 }
 var file_hookstream_v1_event_proto_depIdxs = []int32{
 	0,  // 0: hookstream.v1.Event.provider:type_name -> hookstream.v1.Provider
-	5,  // 1: hookstream.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
-	5,  // 2: hookstream.v1.Event.received_at:type_name -> google.protobuf.Timestamp
-	6,  // 3: hookstream.v1.Event.moveapi:type_name -> hookstream.moveapi.v1.Webhook
-	7,  // 4: hookstream.v1.Event.movement:type_name -> hookstream.movement.v1.Webhook
-	8,  // 5: hookstream.v1.Event.mvmnt:type_name -> hookstream.mvmnt.v1.Event
-	9,  // 6: hookstream.v1.Event.listener:type_name -> hookstream.listener.v1.Notification
-	0,  // 7: hookstream.v1.EventFilter.providers:type_name -> hookstream.v1.Provider
-	1,  // 8: hookstream.v1.StartPosition.policy:type_name -> hookstream.v1.StartPosition.Policy
-	5,  // 9: hookstream.v1.StartPosition.time:type_name -> google.protobuf.Timestamp
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	6,  // 1: hookstream.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	6,  // 2: hookstream.v1.Event.received_at:type_name -> google.protobuf.Timestamp
+	3,  // 3: hookstream.v1.Event.trace_context:type_name -> hookstream.v1.TraceContext
+	7,  // 4: hookstream.v1.Event.moveapi:type_name -> hookstream.moveapi.v1.Webhook
+	8,  // 5: hookstream.v1.Event.movement:type_name -> hookstream.movement.v1.Webhook
+	9,  // 6: hookstream.v1.Event.mvmnt:type_name -> hookstream.mvmnt.v1.Event
+	10, // 7: hookstream.v1.Event.listener:type_name -> hookstream.listener.v1.Notification
+	0,  // 8: hookstream.v1.EventFilter.providers:type_name -> hookstream.v1.Provider
+	1,  // 9: hookstream.v1.StartPosition.policy:type_name -> hookstream.v1.StartPosition.Policy
+	6,  // 10: hookstream.v1.StartPosition.time:type_name -> google.protobuf.Timestamp
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_hookstream_v1_event_proto_init() }
@@ -619,7 +702,7 @@ func file_hookstream_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hookstream_v1_event_proto_rawDesc), len(file_hookstream_v1_event_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

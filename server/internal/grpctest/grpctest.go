@@ -14,11 +14,17 @@ import (
 // stopped, after the cleanups the caller registers later (t.Cleanup runs last-in first-out).
 func Serve(t testing.TB, register func(*grpc.Server)) *grpc.ClientConn {
 	t.Helper()
+	return ServeWith(t, nil, register)
+}
+
+// ServeWith is Serve with a server made with opts.
+func ServeWith(t testing.TB, opts []grpc.ServerOption, register func(*grpc.Server)) *grpc.ClientConn {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(opts...)
 	register(srv)
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
