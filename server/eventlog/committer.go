@@ -27,6 +27,11 @@ const (
 	// errCodeBatchDuplicate is JetStream's error for an atomic batch that holds a Nats-Msg-Id
 	// already stored (JSAtomicPublishContainsDuplicateMessageErr).
 	errCodeBatchDuplicate = 10201
+	// errCodeInProcess is JetStream's error for a message whose Nats-Msg-Id belongs to a
+	// message still being proposed on a cluster (JSStreamDuplicateMessageConflict): typically
+	// the first try of a retried webhook, still in flight after a leader change. Its outcome is
+	// known once the proposal settles, so the message is published again shortly.
+	errCodeInProcess = 10158
 )
 
 // ErrClosed is returned by Append after Close.
@@ -255,9 +260,9 @@ func (c *Committer) commit(batch []*request) {
 		for i, r := range results {
 			*r = Result{Sequence: first + uint64(i)}
 		}
-	case errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeBatchDuplicate:
-		// One message is a duplicate: the batch was rejected whole. Store the others one by one
-		// and answer the duplicates as duplicates.
+	case errors.As(err, &apiErr) && (apiErr.ErrorCode == errCodeBatchDuplicate || apiErr.ErrorCode == errCodeInProcess):
+		// One message is a duplicate, or one still in process: the batch was rejected whole.
+		// Store the others one by one and answer the duplicates as duplicates.
 		c.publishEach(ctx, msgs, results)
 	default:
 		for _, r := range results {
@@ -266,11 +271,44 @@ func (c *Committer) commit(batch []*request) {
 	}
 }
 
-// publishEach publishes msgs as pipelined plain publishes and waits for every ack.
+// publishEach publishes msgs as pipelined plain publishes and waits for every ack. A message
+// whose id is still in process on the cluster is published again, after a short wait doubling up
+// to inProcessWaitMax, until it is answered or ctx ends: the provider gets a definite answer
+// instead of a 503 for a delivery that is being stored.
 func (c *Committer) publishEach(ctx context.Context, msgs []*nats.Msg, results []*Result) {
 	c.published.Add(int64(len(msgs)))
+	again := c.publishOnce(ctx, msgs, results)
+	for wait := inProcessWait; len(again) > 0; wait = min(2*wait, inProcessWaitMax) {
+		select {
+		case <-ctx.Done():
+			return // their results hold the in-process error
+		case <-time.After(wait):
+		}
+		retry := make([]*nats.Msg, len(again))
+		retryResults := make([]*Result, len(again))
+		for i, k := range again {
+			retry[i], retryResults[i] = msgs[k], results[k]
+		}
+		next := c.publishOnce(ctx, retry, retryResults)
+		for i, k := range next {
+			next[i] = again[k]
+		}
+		again = next
+	}
+}
+
+// Waits before a message in process is published again.
+const (
+	inProcessWait    = 50 * time.Millisecond
+	inProcessWaitMax = time.Second
+)
+
+// publishOnce publishes msgs as pipelined plain publishes, waits for every ack, and returns the
+// indexes of the messages answered "in process".
+func (c *Committer) publishOnce(ctx context.Context, msgs []*nats.Msg, results []*Result) []int {
 	futures := make([]jetstream.PubAckFuture, len(msgs))
 	for i, m := range msgs {
+		m.Reply = "" // set by an earlier try: an async publish takes none
 		f, err := c.js.PublishMsgAsync(m)
 		if err != nil {
 			results[i].Err = fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
@@ -278,6 +316,7 @@ func (c *Committer) publishEach(ctx context.Context, msgs []*nats.Msg, results [
 		}
 		futures[i] = f
 	}
+	var inProcess []int
 	for i, f := range futures {
 		if f == nil {
 			continue
@@ -287,11 +326,16 @@ func (c *Committer) publishEach(ctx context.Context, msgs []*nats.Msg, results [
 			*results[i] = Result{Sequence: ack.Sequence, Duplicate: ack.Duplicate}
 		case err := <-f.Err():
 			results[i].Err = fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
+			var apiErr *jetstream.APIError
+			if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeInProcess {
+				inProcess = append(inProcess, i)
+			}
 		case <-ctx.Done():
 			// The commit timed out, or the log failed meanwhile.
 			results[i].Err = fmt.Errorf("%w: publish: %w", ErrUnavailable, context.Cause(ctx))
 		}
 	}
+	return inProcess
 }
 
 // repeatsID reports whether two of msgs carry the same Nats-Msg-Id: such a commit goes out as
