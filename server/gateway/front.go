@@ -152,7 +152,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, a admitted) (
 		h.refuse(w, r, a, http.StatusRequestEntityTooLarge, codes.InvalidArgument, "body_too_large", "the body exceeds the size limit")
 	case errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout():
 		h.timedOut.Add(1)
-		h.slowLog.log(h.o.Logger, "webhook refused: body not received in time", "provider", a.route.provider.String(), "path", r.URL.Path, "request_id", requestIDOf(r), "remote", r.RemoteAddr, "timeout", h.o.BodyReadTimeout)
+		h.slowLog.Warn(h.o.Logger, "webhook refused: body not received in time", "provider", a.route.provider.String(), "path", r.URL.Path, "request_id", requestIDOf(r), "remote", r.RemoteAddr, "timeout", h.o.BodyReadTimeout)
 		h.refuse(w, r, a, http.StatusRequestTimeout, codes.DeadlineExceeded, "body_timeout", "the body was not received in time")
 	default:
 		h.refuse(w, r, a, http.StatusBadRequest, codes.InvalidArgument, "body_unreadable", "the body could not be read")
@@ -187,11 +187,12 @@ func (h *Handler) authentic(w http.ResponseWriter, r *http.Request, a admitted, 
 	return true
 }
 
-// rejected answers a request that is not authentic 401, counted and logged without secrets.
+// rejected answers a request that is not authentic 401, counted and logged without secrets (at
+// a rate limit: a flood of forgeries must not fill the disk).
 // early says that its body has not been read.
 func (h *Handler) rejected(w http.ResponseWriter, r *http.Request, a admitted, err error, early bool) {
 	h.unauthorized.Add(1)
-	h.o.Logger.Warn("webhook rejected: not authentic", "provider", a.route.provider.String(), "path", r.URL.Path, "request_id", requestIDOf(r), "remote", r.RemoteAddr, "reason", err.Error())
+	h.rejectLog.Warn(h.o.Logger, "webhook rejected: not authentic", "provider", a.route.provider.String(), "path", r.URL.Path, "request_id", requestIDOf(r), "remote", r.RemoteAddr, "reason", err.Error())
 	if early {
 		h.refuse(w, r, a, http.StatusUnauthorized, codes.Unauthenticated, "unauthenticated", "the request is not authentic")
 		return
@@ -209,7 +210,7 @@ func (h *Handler) take(w http.ResponseWriter, r *http.Request, a admitted, p pla
 	if p == h.unverified {
 		pool = "max_unverified_in_flight"
 	}
-	h.busyLog.log(h.o.Logger, "webhook refused: too many at once", "provider", a.route.provider.String(), "path", r.URL.Path, "request_id", requestIDOf(r), "remote", r.RemoteAddr, "limit", pool, "places", cap(p))
+	h.busyLog.Warn(h.o.Logger, "webhook refused: too many at once", "provider", a.route.provider.String(), "path", r.URL.Path, "request_id", requestIDOf(r), "remote", r.RemoteAddr, "limit", pool, "places", cap(p))
 	h.refuse(w, r, a, http.StatusTooManyRequests, codes.ResourceExhausted, "overloaded", "too many requests at once, retry later")
 	return false
 }

@@ -32,6 +32,7 @@ import (
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/convert"
 	"github.com/hookstream/hookstream/server/tracing"
+	"github.com/hookstream/hookstream/server/logs"
 	"github.com/hookstream/hookstream/server/verify"
 )
 
@@ -96,8 +97,9 @@ type Handler struct {
 	overloaded   atomic.Int64
 	timedOut     atomic.Int64
 	tracer       trace.Tracer
-	busyLog      sometimes // of 429s
-	slowLog      sometimes // of 408s
+	busyLog      logs.Sometimes // of 429s
+	slowLog      logs.Sometimes // of 408s
+	rejectLog    logs.Sometimes // of 401s
 }
 
 // New builds the front door.
