@@ -28,7 +28,7 @@ type subscription struct {
 	maxInFlight   int
 	maxDeliveries int
 
-	m             groupMetrics
+	m groupMetrics
 
 	mu       sync.Mutex
 	inFlight map[string]held
