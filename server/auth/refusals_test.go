@@ -90,9 +90,9 @@ func TestRefusedFloodLogsSometimes(t *testing.T) {
 			a, _ := authenticator(t, testca.NewIssuer(t, "k1"))
 			var out lockedBuffer
 			z := auth.NewAuthorizer(a, auth.AuthorizerOptions{Logger: slog.New(slog.NewJSONHandler(&out, nil))})
-			conn := grpctest.Serve(t, func(s *grpc.Server) {
+			conn := grpctest.ServeWith(t, []grpc.ServerOption{grpc.ChainUnaryInterceptor(z.Unary())}, func(s *grpc.Server) {
 				hookstreamv1.RegisterEventServiceServer(s, hookstreamv1.UnimplementedEventServiceServer{})
-			}, grpc.ChainUnaryInterceptor(z.Unary()))
+			})
 			hs := httptest.NewServer(z.HTTP(http.NotFoundHandler()))
 			t.Cleanup(hs.Close)
 

@@ -9,10 +9,16 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-// Serve starts a gRPC server of opts on a free loopback port with the services register adds, and
+// Serve starts a gRPC server on a free loopback port with the services register adds, and
 // returns a client connection to it. When t ends, the connection is closed and the server
 // stopped, after the cleanups the caller registers later (t.Cleanup runs last-in first-out).
-func Serve(t testing.TB, register func(*grpc.Server), opts ...grpc.ServerOption) *grpc.ClientConn {
+func Serve(t testing.TB, register func(*grpc.Server)) *grpc.ClientConn {
+	t.Helper()
+	return ServeWith(t, nil, register)
+}
+
+// ServeWith is Serve with a server made with opts.
+func ServeWith(t testing.TB, opts []grpc.ServerOption, register func(*grpc.Server)) *grpc.ClientConn {
 	t.Helper()
 	return ServeWith(t, nil, register)
 }
