@@ -35,11 +35,12 @@ var ErrInvalid = errors.New("invalid configuration")
 
 // Config is hookstream's whole configuration. The zero value is not usable: start from Default.
 type Config struct {
-	// HTTP is the listener for webhooks, the gateway routes, health and metrics.
+	// HTTP is the public listener: webhooks, /healthz and /readyz.
 	HTTP HTTP `koanf:"http"`
 	// GRPC is the internal listener for the gRPC services, gRPC health and reflection.
 	GRPC GRPC `koanf:"grpc"`
-	// API is the internal listener for the HTTP mapping of EventService and QuarantineService.
+	// API is the internal listener for the HTTP mapping of EventService and QuarantineService,
+	// and /metrics.
 	API API `koanf:"api"`
 	// Auth says who may call the internal API (gRPC and API) and what each may do.
 	Auth Auth `koanf:"auth"`

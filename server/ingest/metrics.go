@@ -35,8 +35,8 @@ const firstStatus = 3
 //
 //   - hookstream_webhooks_total{provider,route,outcome}: each event of a 2xx answer by its
 //     receipt (stored, duplicate, quarantined), each other answer by its HTTP status;
-//   - hookstream_webhook_ack_seconds{provider}: from the request's arrival to its 2xx answer,
-//     which comes after the durable append;
+//   - hookstream_webhook_ack_seconds{provider}: from the request's delivery to the core (an HTTP
+//     body read and verified) to its 2xx answer, which comes after the durable append;
 //   - hookstream_webhook_body_bytes{provider}: the bodies the front door read in full.
 //
 // The route label is the route's path template ("/webhooks/v1/listeners/{listener_id}/notify",
@@ -66,7 +66,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"provider", "route", "outcome"}),
 		ack: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hookstream_webhook_ack_seconds",
-			Help:    "Time from a webhook's arrival to its 2xx answer, sent after the durable append.",
+			Help:    "Time from a webhook's verified body to its 2xx answer, sent after the durable append.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 15), // 0.5 ms to 8 s
 		}, []string{"provider"}),
 		body: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -156,7 +156,8 @@ func (r *RouteMetrics) Body(n int) {
 
 // finish counts the answer of one request of provider p: each receipt of a success, else the
 // HTTP status of err's code. began is when the core got the request; an HTTP delivery's
-// ReceivedAt, when set, is its arrival. Redrives count, but their time is not an ack's.
+// ReceivedAt, when set, is when the front door had its body verified. Redrives count, but their
+// time is not an ack's.
 func (s *Service) finish(ctx context.Context, p hookstreamv1.Provider, began time.Time, receipts []*hookstreamv1.Receipt, err error) {
 	route := RouteGRPC
 	d, fromHTTP := FromContext(ctx)
