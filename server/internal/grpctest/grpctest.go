@@ -20,12 +20,6 @@ func Serve(t testing.TB, register func(*grpc.Server)) *grpc.ClientConn {
 // ServeWith is Serve with a server made with opts.
 func ServeWith(t testing.TB, opts []grpc.ServerOption, register func(*grpc.Server)) *grpc.ClientConn {
 	t.Helper()
-	return ServeWith(t, nil, register)
-}
-
-// ServeWith is Serve with a server made with opts.
-func ServeWith(t testing.TB, opts []grpc.ServerOption, register func(*grpc.Server)) *grpc.ClientConn {
-	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
