@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/hookstream/hookstream/server/logs"
 )
 
 // need is what a call must present.
@@ -75,6 +76,9 @@ type Authorizer struct {
 	gatewayKey     string
 	openReflection bool
 	logger         *slog.Logger
+	// refusals writes the lines of refused calls at a rate limit: a flood of unauthenticated
+	// calls must not fill the disk.
+	refusals logs.Sometimes
 }
 
 // AuthorizerOptions configures NewAuthorizer.
@@ -82,7 +86,7 @@ type AuthorizerOptions struct {
 	// OpenReflection serves gRPC server reflection to unauthenticated callers too (by default it
 	// is for authenticated principals).
 	OpenReflection bool
-	// Logger receives refusals (never credentials). Nil: discard.
+	// Logger receives refusals (never credentials), one line a second at most. Nil: discard.
 	Logger *slog.Logger
 }
 
@@ -105,18 +109,18 @@ func (z *Authorizer) authorize(ctx context.Context, method string) (context.Cont
 	n, ok := rules[method]
 	switch {
 	case !ok:
-		z.logger.Warn("internal call refused: method not in the rules", "method", method)
+		z.refusals.Warn(z.logger, "internal call refused: method not in the rules", "method", method)
 		return nil, nil, status.Error(codes.PermissionDenied, "this method is not available")
 	case n.open, z.Open(), n.anyone && z.openReflection:
 		return ctx, nil, nil
 	}
 	p, err := z.authenticate(ctx)
 	if err != nil {
-		z.logger.Warn("internal call refused: not authenticated", "method", method, "reason", err.Error())
+		z.refusals.Warn(z.logger, "internal call refused: not authenticated", "method", method, "reason", err.Error())
 		return nil, nil, status.Error(codes.Unauthenticated, "valid credentials are required")
 	}
 	if err := n.allows(p); err != nil {
-		z.logger.Warn("internal call refused: permission denied", "method", method, "principal", p.Name, "reason", err.Error())
+		z.refusals.Warn(z.logger, "internal call refused: permission denied", "method", method, "principal", p.Name, "reason", err.Error())
 		return nil, nil, status.Error(codes.PermissionDenied, err.Error())
 	}
 	return NewContext(ctx, p.Principal), p, nil
@@ -221,7 +225,7 @@ func (s *authorizedStream) RecvMsg(m any) error {
 	s.opened = true
 	if open := req.GetOpen(); open != nil {
 		if err := s.p.mayConsume(open); err != nil {
-			s.z.logger.Warn("subscription refused: permission denied", "principal", s.p.Name, "reason", err.Error())
+			s.z.refusals.Warn(s.z.logger, "subscription refused: permission denied", "principal", s.p.Name, "reason", err.Error())
 			return status.Error(codes.PermissionDenied, err.Error())
 		}
 	}
@@ -267,7 +271,7 @@ func (z *Authorizer) HTTP(next http.Handler) http.Handler {
 		}
 		p, err := z.authn.Authenticate(Credentials{Authorization: r.Header.Get("Authorization"), Certificates: certs})
 		if err != nil {
-			z.logger.Warn("internal request refused: not authenticated", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err.Error())
+			z.refusals.Warn(z.logger, "internal request refused: not authenticated", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err.Error())
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("WWW-Authenticate", "Bearer")
 			w.WriteHeader(http.StatusUnauthorized)

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/hookstream/hookstream/server/config"
 	"github.com/hookstream/hookstream/server/daemon"
 	"github.com/hookstream/hookstream/server/loadtest"
+	"github.com/hookstream/hookstream/server/logs"
 	"github.com/hookstream/hookstream/server/verify"
 )
 
@@ -55,7 +55,10 @@ func command(stdout, stderr io.Writer, environ []string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			log := slog.New(slog.NewJSONHandler(stderr, nil))
+			log, err := logs.New(stderr, cfg.Log.Level)
+			if err != nil {
+				return err // checked by config.Load already
+			}
 			s, err := daemon.New(cmd.Context(), cfg, log)
 			if err != nil {
 				return err

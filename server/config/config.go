@@ -23,6 +23,8 @@ import (
 	"github.com/knadh/koanf/providers/structs"
 	"github.com/knadh/koanf/v2"
 	"github.com/spf13/pflag"
+
+	"github.com/hookstream/hookstream/server/logs"
 )
 
 // EnvPrefix starts the name of every environment variable hookstream reads.
@@ -33,11 +35,12 @@ var ErrInvalid = errors.New("invalid configuration")
 
 // Config is hookstream's whole configuration. The zero value is not usable: start from Default.
 type Config struct {
-	// HTTP is the listener for webhooks, the gateway routes, health and metrics.
+	// HTTP is the public listener: webhooks, /healthz and /readyz.
 	HTTP HTTP `koanf:"http"`
 	// GRPC is the internal listener for the gRPC services, gRPC health and reflection.
 	GRPC GRPC `koanf:"grpc"`
-	// API is the internal listener for the HTTP mapping of EventService and QuarantineService.
+	// API is the internal listener for the HTTP mapping of EventService and QuarantineService,
+	// and /metrics.
 	API API `koanf:"api"`
 	// Auth says who may call the internal API (gRPC and API) and what each may do.
 	Auth Auth `koanf:"auth"`
@@ -59,6 +62,14 @@ type Config struct {
 	Listeners map[string]Listener `koanf:"listeners"`
 	// Limits caps what internal callers can hold of the shared resources.
 	Limits Limits `koanf:"limits"`
+	// Log configures hookstream's own log.
+	Log Log `koanf:"log"`
+}
+
+// Log configures hookstream's own log: JSON lines on standard error.
+type Log struct {
+	// Level is the least level written: "debug", "info", "warn" or "error". Default "info".
+	Level string `koanf:"level"`
 }
 
 // Limits caps what internal callers can hold: a call over a limit is answered
@@ -295,6 +306,7 @@ func Default() Config {
 			MaxGroups:              256,
 			GroupIdleExpiry:        30 * 24 * time.Hour,
 		},
+		Log: Log{Level: "info"},
 	}
 }
 
@@ -309,6 +321,7 @@ func RegisterFlags(fs *pflag.FlagSet) {
 	fs.String("data-dir", d.DataDir, "directory for the embedded event log")
 	fs.Duration("shutdown-timeout", d.ShutdownTimeout, "how long a graceful shutdown may take")
 	fs.Duration("shutdown-lame-duck", d.ShutdownLameDuck, "how long to keep serving, not ready, before shutting down (a few seconds behind a load balancer)")
+	fs.String("log-level", d.Log.Level, "least level logged: debug, info, warn or error")
 	fs.String("nats-url", d.EventLog.NATSURL, "external NATS server or cluster (default: embedded)")
 	fs.String("nats-listen", d.EventLog.NATSListen, "let NATS clients reach the embedded server at host:port")
 	fs.String("durability", d.EventLog.Durability, `"always" (fsync before acknowledging) or "os"`)
@@ -513,6 +526,9 @@ func (c Config) check() error {
 	}
 	if err := c.checkDoors(); err != nil {
 		return err
+	}
+	if _, err := logs.ParseLevel(c.Log.Level); err != nil {
+		return fmt.Errorf("%w: log.level: %w", ErrInvalid, err)
 	}
 	if err := c.Limits.check(); err != nil {
 		return err

@@ -97,6 +97,9 @@ func TestLoad(t *testing.T) {
 		{name: "groups_and_streams_beyond_nats_consumers", env: map[string]string{"HOOKSTREAM_LIMITS_MAX_GROUPS": "500", "HOOKSTREAM_LIMITS_MAX_STREAMS": "500"}, wantErr: config.ErrInvalid},
 		{name: "zero_max_groups", env: map[string]string{"HOOKSTREAM_LIMITS_MAX_GROUPS": "0"}, wantErr: config.ErrInvalid},
 		{name: "negative_group_idle_expiry", env: map[string]string{"HOOKSTREAM_LIMITS_GROUP_IDLE_EXPIRY": "-1h"}, wantErr: config.ErrInvalid},
+		{name: "log_level_from_env", env: map[string]string{"HOOKSTREAM_LOG_LEVEL": "debug"}, want: withDefaults(func(c *config.Config) { c.Log.Level = "debug" })},
+		{name: "log_level_from_flag", args: []string{"--log-level", "error"}, want: withDefaults(func(c *config.Config) { c.Log.Level = "error" })},
+		{name: "bad_log_level", args: []string{"--log-level", "verbose"}, wantErr: config.ErrInvalid},
 		{name: "bad_durability", args: []string{"--durability", "sometimes"}, wantErr: config.ErrInvalid},
 		{name: "bad_replicas", args: []string{"--replicas", "0"}, wantErr: config.ErrInvalid},
 		{

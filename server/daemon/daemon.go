@@ -26,6 +26,8 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/auth"
 	"github.com/hookstream/hookstream/server/config"
@@ -75,6 +77,7 @@ type Server struct {
 	// log's health they make readiness (notReady).
 	serving  atomic.Bool
 	draining atomic.Bool
+	reg      *prometheus.Registry // served at /metrics on the internal HTTP listener
 
 	grpc     *grpc.Server // the internal gRPC listener's
 	inproc   *grpc.Server // the API door's way to the services, in the process only
@@ -103,14 +106,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err != nil {
 		return nil, err
 	}
+	reg := newRegistry()
 	lo := eventlog.OptionsFrom(cfg)
-	lo.Logger = log
+	lo.Logger, lo.Metrics = log, reg
 	events, err := eventlog.Open(ctx, lo)
 	if err != nil {
 		tr.Shutdown(ctx)
 		return nil, fmt.Errorf("open event log: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, events: events, trace: tr, health: health.NewServer(),
+	s := &Server{cfg: cfg, log: log, events: events, trace: tr, health: health.NewServer(), reg: reg,
 		authz: auth.NewAuthorizer(authn, auth.AuthorizerOptions{OpenReflection: cfg.GRPC.OpenReflection, Logger: log})}
 	if err := s.build(ctx); err != nil {
 		s.closeEarly()
@@ -125,12 +129,16 @@ func (s *Server) build(ctx context.Context) error {
 	for id, l := range s.cfg.Listeners {
 		listeners[strings.ToLower(id)] = ingest.Listener{DefaultType: l.DefaultType}
 	}
-	webhooks, err := ingest.New(ingest.Options{Log: s.events, Listeners: listeners, BodyLimit: s.cfg.HTTP.BodyLimit, Logger: s.log, TracerProvider: s.trace.Provider()})
+	metrics, err := ingest.NewMetrics(s.reg)
+	if err != nil {
+		return err
+	}
+	webhooks, err := ingest.New(ingest.Options{Log: s.events, Listeners: listeners, BodyLimit: s.cfg.HTTP.BodyLimit, Logger: s.log, TracerProvider: s.trace.Provider(), Metrics: metrics})
 	if err != nil {
 		return err
 	}
 	so := stream.OptionsFrom(s.cfg)
-	so.Log, so.Logger = s.events, s.log
+	so.Log, so.Logger, so.Metrics = s.events, s.log, s.reg
 	if s.stream, err = stream.New(so); err != nil {
 		return err
 	}
@@ -144,7 +152,7 @@ func (s *Server) build(ctx context.Context) error {
 	if err := s.buildGRPC(webhooks, quarantineService); err != nil {
 		return err
 	}
-	if err := s.buildPublic(ctx, webhooks); err != nil {
+	if err := s.buildPublic(ctx, webhooks, metrics); err != nil {
 		return err
 	}
 	return s.buildAPI(ctx)
@@ -207,7 +215,7 @@ func (s *Server) buildGRPC(webhooks *ingest.Service, quarantineService *quaranti
 }
 
 // buildPublic builds the public HTTP server: the front door, /healthz and /readyz.
-func (s *Server) buildPublic(ctx context.Context, webhooks *ingest.Service) error {
+func (s *Server) buildPublic(ctx context.Context, webhooks *ingest.Service, metrics *ingest.Metrics) error {
 	moveapi, movement, mvmnt, gwListeners, err := verifiers(s.cfg, s.log)
 	if err != nil {
 		return fmt.Errorf("%w: %w", config.ErrInvalid, err)
@@ -221,6 +229,7 @@ func (s *Server) buildPublic(ctx context.Context, webhooks *ingest.Service) erro
 		BodyLimit:   s.cfg.HTTP.BodyLimit,
 		MaxInFlight: s.cfg.HTTP.MaxInFlight,
 		Logger:      s.log,
+		Metrics:     metrics,
 
 		TracerProvider:        s.trace.Provider(),
 		MaxUnverifiedInFlight: s.cfg.HTTP.MaxUnverifiedInFlight,
@@ -258,7 +267,7 @@ func (s *Server) buildAPI(ctx context.Context) error {
 		return fmt.Errorf("grpc client: %w", err)
 	}
 	api, err := gateway.NewAPI(ctx, gateway.APIOptions{Conn: s.conn, Authenticate: s.authz.HTTP, Forward: s.authz.Forward, Logger: s.log,
-		StreamWriteTimeout: writeTimeout})
+		StreamWriteTimeout: writeTimeout, Metrics: metricsHandler(s.reg, s.log)})
 	if err != nil {
 		return err
 	}

@@ -64,6 +64,7 @@ type Committer struct {
 	// sync, when set, makes a commit's messages durable after they are acknowledged: the
 	// embedded server's group commit (see blockSyncer). Set before the first append.
 	sync func() error
+	m    *committerMetrics
 
 	commits   atomic.Int64 // commits made
 	batched   atomic.Int64 // messages committed in atomic batches
@@ -81,10 +82,11 @@ type request struct {
 	done    chan struct{}
 }
 
-func newCommitter(js jetstream.JetStream, workers int, h *health) *Committer {
+func newCommitter(js jetstream.JetStream, workers int, h *health, m *committerMetrics) *Committer {
 	c := &Committer{
 		js:       js,
 		health:   h,
+		m:        m,
 		minBatch: DefaultMinBatch,
 		reqs:     make(chan *request, 4*MaxBatch),
 		closing:  make(chan struct{}),
@@ -112,10 +114,12 @@ func (c *Committer) SetMinBatch(n int) {
 func (c *Committer) Append(ctx context.Context, msgs ...*nats.Msg) ([]Result, error) {
 	select {
 	case <-c.closing:
+		c.m.failed(reasonClosed, len(msgs))
 		return nil, ErrClosed
 	default:
 	}
 	if err := c.health.current().err; err != nil {
+		c.m.failed(reasonRefused, len(msgs))
 		return nil, err
 	}
 	r := &request{msgs: msgs, results: make([]Result, len(msgs)), done: make(chan struct{})}
@@ -221,6 +225,7 @@ func (c *Committer) commit(batch []*request) {
 		for _, r := range results {
 			r.Err = st.err
 		}
+		c.m.failed(reasonRefused, len(results))
 		return
 	}
 	// Runs before the answers go out: a producer retrying at once already finds the log failing.
@@ -228,6 +233,9 @@ func (c *Committer) commit(batch []*request) {
 	ctx, cancel := context.WithTimeout(st.ctx, commitTimeout)
 	defer cancel()
 	c.commits.Add(1)
+	began := time.Now()
+	c.m.size.Observe(float64(len(msgs)))
+	defer func() { c.m.commit.Observe(time.Since(began).Seconds()) }()
 
 	if c.sync != nil || c.plain || len(msgs) < c.minBatch || len(msgs) > MaxBatch || repeatsID(msgs) {
 		c.publishEach(ctx, msgs, results)
@@ -236,12 +244,18 @@ func (c *Committer) commit(batch []*request) {
 		}
 		// The acks only say the messages reached the server's files: answer stored only once
 		// they are on disk.
-		if err := c.sync(); err != nil {
+		synced := time.Now()
+		err := c.sync()
+		c.m.fsync.Observe(time.Since(synced).Seconds())
+		if err != nil {
+			n := 0
 			for _, r := range results {
 				if r.Err == nil {
 					*r = Result{Err: fmt.Errorf("%w: %w", ErrUnavailable, err)}
+					n++
 				}
 			}
+			c.m.failed(reasonFsync, n)
 		}
 		return
 	}
@@ -268,6 +282,7 @@ func (c *Committer) commit(batch []*request) {
 		for _, r := range results {
 			r.Err = fmt.Errorf("%w: atomic batch: %w", ErrUnavailable, err)
 		}
+		c.m.failed(reasonUnavailable, len(results))
 	}
 }
 
@@ -277,6 +292,15 @@ func (c *Committer) commit(batch []*request) {
 // instead of a 503 for a delivery that is being stored.
 func (c *Committer) publishEach(ctx context.Context, msgs []*nats.Msg, results []*Result) {
 	c.published.Add(int64(len(msgs)))
+	defer func() { // what is still failed once the retries are over
+		n := 0
+		for _, r := range results {
+			if r.Err != nil {
+				n++
+			}
+		}
+		c.m.failed(reasonUnavailable, n)
+	}()
 	again := c.publishOnce(ctx, msgs, results)
 	for wait := inProcessWait; len(again) > 0; wait = min(2*wait, inProcessWaitMax) {
 		select {

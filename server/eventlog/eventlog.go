@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hookstream/hookstream/server/config"
 )
@@ -103,6 +104,10 @@ type Options struct {
 	GroupIdleExpiry time.Duration
 	// Logger receives the embedded server's warnings and errors. Nil: discard.
 	Logger *slog.Logger
+	// Metrics is where Open registers the log's metrics: group commits, append errors, and what
+	// the streams and consumer groups hold (read from JetStream at each scrape). Nil: not
+	// exported.
+	Metrics prometheus.Registerer
 
 	// serverSync makes the embedded server fsync every message and the committers use atomic
 	// batches: the group commit of the first design, kept for the benchmarks (export_test.go).
@@ -177,9 +182,18 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 		l.Close()
 		return nil, err
 	}
+	m := newLogMetrics()
+	if o.Metrics != nil {
+		for _, c := range append(m.collectors(), newCollector(l)) {
+			if err := o.Metrics.Register(c); err != nil {
+				l.Close()
+				return nil, fmt.Errorf("%w: metrics: %w", ErrInvalidOptions, err)
+			}
+		}
+	}
 	l.health = newHealth(o.Logger)
-	l.events = newCommitter(l.js, o.CommitWorkers, l.health)
-	l.quarantine = newCommitter(l.js, 1, l.health)
+	l.events = newCommitter(l.js, o.CommitWorkers, l.health, m.committer("events"))
+	l.quarantine = newCommitter(l.js, 1, l.health, m.committer("quarantine"))
 	l.watchHealth()
 	if o.URL != "" || o.serverSync {
 		return l, nil

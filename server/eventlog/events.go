@@ -104,6 +104,7 @@ func (l *Log) appendWithin(ctx context.Context, c *Committer, budget int64, msgs
 	for i, m := range msgs {
 		if n := msgSize(m); n > budget {
 			results[i].Err = fmt.Errorf("%w: %d bytes, budget %d", ErrTooLarge, n, budget)
+			c.m.failed(reasonTooLarge, 1)
 			continue
 		}
 		send = append(send, m)

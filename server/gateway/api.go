@@ -36,16 +36,21 @@ type APIOptions struct {
 	StreamWriteTimeout time.Duration
 	// Logger receives failed requests. Nil: discard.
 	Logger *slog.Logger
+	// Metrics serves GET /metrics (the Prometheus exposition), behind Authenticate like every
+	// route: any authenticated principal may read it, and anyone on an open (loopback-only)
+	// internal API. Nil: no /metrics.
+	Metrics http.Handler
 }
 
 // API is the internal API's HTTP mapping: EventService (GET /v1/events, /v1/events/{id},
-// /v1/events:tail, GET /v1/groups, DELETE /v1/groups/{name}) and QuarantineService (GET /v1/quarantine, /v1/quarantine/{id}, POST
-// /v1/quarantine/{id}:redrive), behind authentication. It is an http.Handler, safe for concurrent
+// /v1/events:tail, GET /v1/groups, DELETE /v1/groups/{name}), QuarantineService (GET /v1/quarantine, /v1/quarantine/{id}, POST
+// /v1/quarantine/{id}:redrive) and GET /metrics, behind authentication. It is an http.Handler, safe for concurrent
 // use.
 type API struct {
 	mux                *runtime.ServeMux
 	next               http.Handler
 	streamWriteTimeout time.Duration
+	metrics            http.Handler
 	logger             *slog.Logger
 }
 
@@ -60,7 +65,7 @@ func NewAPI(ctx context.Context, o APIOptions) (*API, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &API{logger: o.Logger, streamWriteTimeout: o.StreamWriteTimeout}
+	a := &API{logger: o.Logger, streamWriteTimeout: o.StreamWriteTimeout, metrics: o.Metrics}
 	a.mux = runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, convert.Marshaler()),
 		// The principal the HTTP side authenticated goes to the gRPC server with the call.
@@ -85,6 +90,10 @@ func NewAPI(ctx context.Context, o APIOptions) (*API, error) {
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.next.ServeHTTP(w, r) }
 
 func (a *API) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/metrics" && a.metrics != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		a.metrics.ServeHTTP(w, r)
+		return
+	}
 	if strings.HasSuffix(r.URL.Path, ":tail") {
 		// Tail streams for as long as the client reads: the server's write timeout, counted from
 		// the request, gives way to one per message (renewWriteDeadline).

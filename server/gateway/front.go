@@ -50,6 +50,7 @@ func (h *Handler) admit(next runtime.HandlerFunc) runtime.HandlerFunc {
 		if !ok {
 			// An unknown (or malformed) listener id: 404 with an empty body, as the listener
 			// contract says, so nothing tells a prober which ids exist.
+			a.route.metrics.Refused(http.StatusNotFound)
 			w.WriteHeader(http.StatusNotFound)
 			return
 		}
@@ -95,7 +96,7 @@ func (h *Handler) matched(r *http.Request, params map[string]string) (admitted, 
 	pattern, _ := runtime.HTTPPattern(r.Context())
 	rt, ok := h.routes[template(pattern.String())]
 	if !ok {
-		return admitted{}, false
+		return admitted{}, false // not a webhook route: the mux matched only those
 	}
 	a := admitted{route: rt, source: rt.template}
 	switch rt.provider {
@@ -108,12 +109,12 @@ func (h *Handler) matched(r *http.Request, params map[string]string) (admitted, 
 	case hookstreamv1.Provider_PROVIDER_LISTENER:
 		id := params[listenerParam]
 		if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
-			return admitted{}, false
+			return admitted{route: rt}, false
 		}
 		a.listenerID = strings.ToLower(id)
 		l, ok := h.o.Listeners[a.listenerID]
 		if !ok {
-			return admitted{}, false
+			return admitted{route: rt}, false
 		}
 		a.listener, a.verifier = &l, l.Verifier
 		a.source = strings.Replace(rt.template, "{"+listenerParam+"}", a.listenerID, 1)
@@ -140,6 +141,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, a admitted) (
 	_ = rc.SetReadDeadline(time.Now().Add(h.o.BodyReadTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.BodyLimit))
 	if err == nil {
+		a.route.metrics.Body(len(body))
 		// The core's answer needs no more reads: net/http's wait for the client going away must
 		// not end (and cancel the request) at the body's deadline.
 		_ = rc.SetReadDeadline(time.Time{})
@@ -152,7 +154,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, a admitted) (
 		h.refuse(w, r, a, http.StatusRequestEntityTooLarge, codes.InvalidArgument, "body_too_large", "the body exceeds the size limit")
 	case errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout():
 		h.timedOut.Add(1)
-		h.slowLog.log(h.o.Logger, "webhook refused: body not received in time", "provider", a.route.provider.String(), "path", r.URL.Path, "request_id", requestIDOf(r), "remote", r.RemoteAddr, "timeout", h.o.BodyReadTimeout)
+		h.slowLog.Warn(h.o.Logger, "webhook refused: body not received in time", "provider", a.route.provider.String(), "path", r.URL.Path, "request_id", requestIDOf(r), "remote", r.RemoteAddr, "timeout", h.o.BodyReadTimeout)
 		h.refuse(w, r, a, http.StatusRequestTimeout, codes.DeadlineExceeded, "body_timeout", "the body was not received in time")
 	default:
 		h.refuse(w, r, a, http.StatusBadRequest, codes.InvalidArgument, "body_unreadable", "the body could not be read")
@@ -187,15 +189,17 @@ func (h *Handler) authentic(w http.ResponseWriter, r *http.Request, a admitted, 
 	return true
 }
 
-// rejected answers a request that is not authentic 401, counted and logged without secrets.
+// rejected answers a request that is not authentic 401, counted and logged without secrets (at
+// a rate limit: a flood of forgeries must not fill the disk).
 // early says that its body has not been read.
 func (h *Handler) rejected(w http.ResponseWriter, r *http.Request, a admitted, err error, early bool) {
 	h.unauthorized.Add(1)
-	h.o.Logger.Warn("webhook rejected: not authentic", "provider", a.route.provider.String(), "path", r.URL.Path, "request_id", requestIDOf(r), "remote", r.RemoteAddr, "reason", err.Error())
+	h.rejectLog.Warn(h.o.Logger, "webhook rejected: not authentic", "provider", a.route.provider.String(), "path", r.URL.Path, "request_id", requestIDOf(r), "remote", r.RemoteAddr, "reason", err.Error())
 	if early {
 		h.refuse(w, r, a, http.StatusUnauthorized, codes.Unauthenticated, "unauthenticated", "the request is not authentic")
 		return
 	}
+	a.route.metrics.Refused(http.StatusUnauthorized)
 	h.fail(w, a.listenerFormat(), http.StatusUnauthorized, codes.Unauthenticated, "unauthenticated", "the request is not authentic")
 }
 
@@ -209,16 +213,17 @@ func (h *Handler) take(w http.ResponseWriter, r *http.Request, a admitted, p pla
 	if p == h.unverified {
 		pool = "max_unverified_in_flight"
 	}
-	h.busyLog.log(h.o.Logger, "webhook refused: too many at once", "provider", a.route.provider.String(), "path", r.URL.Path, "request_id", requestIDOf(r), "remote", r.RemoteAddr, "limit", pool, "places", cap(p))
+	h.busyLog.Warn(h.o.Logger, "webhook refused: too many at once", "provider", a.route.provider.String(), "path", r.URL.Path, "request_id", requestIDOf(r), "remote", r.RemoteAddr, "limit", pool, "places", cap(p))
 	h.refuse(w, r, a, http.StatusTooManyRequests, codes.ResourceExhausted, "overloaded", "too many requests at once, retry later")
 	return false
 }
 
-// refuse answers a request whose body has not been read, or not in full, and closes its HTTP/1
+// refuse answers (and counts) a request whose body has not been read, or not in full, and closes its HTTP/1
 // connection at once: net/http would otherwise read what remains of the body before sending
 // the answer, or after it, at whatever pace the client sends it. (HTTP/2 needs none of it:
 // the rest of one stream's body holds nothing else.)
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, a admitted, httpStatus int, code codes.Code, reason, msg string) {
+	a.route.metrics.Refused(httpStatus)
 	if r.ProtoMajor == 1 {
 		w.Header().Set("Connection", "close")
 		_ = http.NewResponseController(w).SetReadDeadline(time.Unix(1, 0))
@@ -242,6 +247,7 @@ func (h *Handler) verified(ctx context.Context, r *http.Request, a admitted, bod
 		Provider:   a.route.provider,
 		Raw:        body,
 		Source:     a.source,
+		Route:      a.route.template,
 		RequestID:  id,
 		Headers:    keptHeaders(r.Header),
 		ReceivedAt: time.Now(),

@@ -26,11 +26,14 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/convert"
+	"github.com/hookstream/hookstream/server/ingest"
+	"github.com/hookstream/hookstream/server/logs"
 	"github.com/hookstream/hookstream/server/tracing"
 	"github.com/hookstream/hookstream/server/verify"
 )
@@ -83,6 +86,10 @@ type Options struct {
 	// steps are its children too. Nil: no spans (an incoming "traceparent" is still stored with
 	// the events).
 	TracerProvider trace.TracerProvider
+	// Metrics counts the requests the front door refuses (401, 404, 408, 413, 415, 429) and the
+	// bodies it reads: the same metrics as the core's (ingest.Options.Metrics). Nil: not
+	// exported.
+	Metrics *ingest.Metrics
 }
 
 // Handler is the front door. It is an http.Handler, safe for concurrent use.
@@ -96,8 +103,9 @@ type Handler struct {
 	overloaded   atomic.Int64
 	timedOut     atomic.Int64
 	tracer       trace.Tracer
-	busyLog      sometimes // of 429s
-	slowLog      sometimes // of 408s
+	busyLog      logs.Sometimes // of 429s
+	slowLog      logs.Sometimes // of 408s
+	rejectLog    logs.Sometimes // of 401s
 }
 
 // New builds the front door.
@@ -113,7 +121,14 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	routes, err := webhookRoutes()
+	if o.Metrics == nil {
+		// Counted on a registry no one reads: the hot path needs no test for nil.
+		var err error
+		if o.Metrics, err = ingest.NewMetrics(prometheus.NewRegistry()); err != nil {
+			return nil, err
+		}
+	}
+	routes, err := webhookRoutes(o.Metrics)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/hookstream/hookstream/server/ingest"
 )
 
 // rpcProvider says which provider each WebhookService RPC receives: which verifier checks its
@@ -31,11 +32,14 @@ type webhookRoute struct {
 	provider hookstreamv1.Provider
 	// spanName is the name of its requests' spans, "POST <template>".
 	spanName string
+	// metrics counts what the front door refuses on the route, and the bodies it reads.
+	metrics *ingest.RouteMetrics
 }
 
 // webhookRoutes reads the route of every WebhookService RPC from its google.api.http
-// annotation: the one route table. It fails when an RPC has no POST route or no provider.
-func webhookRoutes() (map[string]webhookRoute, error) {
+// annotation: the one route table, each route with its metrics. It fails when an RPC has no POST
+// route or no provider.
+func webhookRoutes(metrics *ingest.Metrics) (map[string]webhookRoute, error) {
 	sd := hookstreamv1.File_hookstream_v1_webhook_service_proto.Services().ByName("WebhookService")
 	routes := make(map[string]webhookRoute, sd.Methods().Len())
 	for i := range sd.Methods().Len() {
@@ -48,7 +52,7 @@ func webhookRoutes() (map[string]webhookRoute, error) {
 		if rule.GetPost() == "" {
 			return nil, fmt.Errorf("gateway: rpc %s has no POST route", m.Name())
 		}
-		routes[rule.GetPost()] = webhookRoute{template: rule.GetPost(), provider: p, spanName: http.MethodPost + " " + rule.GetPost()}
+		routes[rule.GetPost()] = webhookRoute{template: rule.GetPost(), provider: p, spanName: http.MethodPost + " " + rule.GetPost(), metrics: metrics.Route(p, rule.GetPost())}
 	}
 	return routes, nil
 }

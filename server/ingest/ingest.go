@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	otelcodes "go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -47,6 +48,9 @@ type Delivery struct {
 	Raw []byte
 	// Source is where the request came in: the route, with a listener's canonical id.
 	Source string
+	// Route is the path template of the HTTP route the request came in through, the route label
+	// of its metrics; empty for a redrive.
+	Route string
 	// RequestID is the HTTP request id.
 	RequestID string
 	// Headers are request headers worth keeping with a quarantined payload (never credentials).
@@ -97,6 +101,8 @@ type Options struct {
 	// of the request's span in the context. Nil: no spans (the request's incoming trace context
 	// is still stored with its events).
 	TracerProvider trace.TracerProvider
+	// Metrics counts the requests the core answers (see Metrics). Nil: not exported.
+	Metrics *Metrics
 }
 
 // Service implements hookstreamv1.WebhookServiceServer. It is safe for concurrent use.
@@ -107,6 +113,7 @@ type Service struct {
 	bodyLimit int64
 	logger    *slog.Logger
 	tracer    trace.Tracer
+	metrics   *Metrics
 }
 
 // New returns a Service appending to o.Log.
@@ -128,7 +135,14 @@ func New(o Options) (*Service, error) {
 	if o.TracerProvider == nil {
 		o.TracerProvider = noop.NewTracerProvider()
 	}
-	return &Service{log: o.Log, listeners: o.Listeners, bodyLimit: o.BodyLimit, logger: o.Logger, tracer: o.TracerProvider.Tracer(tracing.ScopeName)}, nil
+	if o.Metrics == nil {
+		// Counted on a registry no one reads: the hot path needs no test for nil.
+		var err error
+		if o.Metrics, err = NewMetrics(prometheus.NewRegistry()); err != nil {
+			return nil, err
+		}
+	}
+	return &Service{log: o.Log, listeners: o.Listeners, bodyLimit: o.BodyLimit, logger: o.Logger, tracer: o.TracerProvider.Tracer(tracing.ScopeName), metrics: o.Metrics}, nil
 }
 
 // Ingest ingests a verified delivery: the HTTP front door's path, taken by a redrive. It returns
@@ -146,14 +160,20 @@ func (s *Service) Ingest(ctx context.Context, d Delivery) ([]*hookstreamv1.Recei
 		resp, err := s.ReceiveMvmntDelivery(ctx, &hookstreamv1.ReceiveMvmntDeliveryRequest{})
 		return resp.GetReceipts(), err
 	case hookstreamv1.Provider_PROVIDER_LISTENER:
-		resp, err := s.receiveListener(ctx, &hookstreamv1.NotifyListenerRequest{})
-		return resp, err
+		return s.notify(ctx, &hookstreamv1.NotifyListenerRequest{})
 	}
 	return nil, status.Errorf(codes.FailedPrecondition, "provider %v cannot be ingested", d.Provider)
 }
 
 // ReceiveMoveApiWebhook implements hookstreamv1.WebhookServiceServer.
 func (s *Service) ReceiveMoveApiWebhook(ctx context.Context, req *hookstreamv1.ReceiveMoveApiWebhookRequest) (*hookstreamv1.ReceiveMoveApiWebhookResponse, error) {
+	began := time.Now()
+	resp, err := s.receiveMoveAPI(ctx, req)
+	s.finish(ctx, hookstreamv1.Provider_PROVIDER_MOVEAPI, began, []*hookstreamv1.Receipt{resp.GetReceipt()}, err)
+	return resp, err
+}
+
+func (s *Service) receiveMoveAPI(ctx context.Context, req *hookstreamv1.ReceiveMoveApiWebhookRequest) (*hookstreamv1.ReceiveMoveApiWebhookResponse, error) {
 	in, err := s.begin(ctx, hookstreamv1.Provider_PROVIDER_MOVEAPI, req.GetRaw(), req.GetWebhook())
 	if err != nil {
 		return nil, err
@@ -180,6 +200,13 @@ func (s *Service) ReceiveMoveApiWebhook(ctx context.Context, req *hookstreamv1.R
 
 // ReceiveMovementWebhook implements hookstreamv1.WebhookServiceServer.
 func (s *Service) ReceiveMovementWebhook(ctx context.Context, req *hookstreamv1.ReceiveMovementWebhookRequest) (*hookstreamv1.ReceiveMovementWebhookResponse, error) {
+	began := time.Now()
+	resp, err := s.receiveMovement(ctx, req)
+	s.finish(ctx, hookstreamv1.Provider_PROVIDER_MOVEMENT, began, []*hookstreamv1.Receipt{resp.GetReceipt()}, err)
+	return resp, err
+}
+
+func (s *Service) receiveMovement(ctx context.Context, req *hookstreamv1.ReceiveMovementWebhookRequest) (*hookstreamv1.ReceiveMovementWebhookResponse, error) {
 	in, err := s.begin(ctx, hookstreamv1.Provider_PROVIDER_MOVEMENT, req.GetRaw(), req.GetWebhook())
 	if err != nil {
 		return nil, err
@@ -205,10 +232,18 @@ func (s *Service) ReceiveMovementWebhook(ctx context.Context, req *hookstreamv1.
 
 // NotifyListener implements hookstreamv1.WebhookServiceServer.
 func (s *Service) NotifyListener(ctx context.Context, req *hookstreamv1.NotifyListenerRequest) (*hookstreamv1.NotifyListenerResponse, error) {
-	if _, err := s.receiveListener(ctx, req); err != nil {
+	if _, err := s.notify(ctx, req); err != nil {
 		return nil, err
 	}
 	return &hookstreamv1.NotifyListenerResponse{Message: "Event received successfully", Status: "RECEIVED"}, nil
+}
+
+// notify receives a listener notification and counts its answer.
+func (s *Service) notify(ctx context.Context, req *hookstreamv1.NotifyListenerRequest) ([]*hookstreamv1.Receipt, error) {
+	began := time.Now()
+	receipts, err := s.receiveListener(ctx, req)
+	s.finish(ctx, hookstreamv1.Provider_PROVIDER_LISTENER, began, receipts, err)
+	return receipts, err
 }
 
 func (s *Service) receiveListener(ctx context.Context, req *hookstreamv1.NotifyListenerRequest) ([]*hookstreamv1.Receipt, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	validatepb "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"google.golang.org/grpc/codes"
@@ -37,6 +38,13 @@ type mvmntItem struct {
 // item, in order. Only a delivery whose envelope is unusable fails whole, with INVALID_ARGUMENT
 // (and is quarantined whole).
 func (s *Service) ReceiveMvmntDelivery(ctx context.Context, req *hookstreamv1.ReceiveMvmntDeliveryRequest) (*hookstreamv1.ReceiveMvmntDeliveryResponse, error) {
+	began := time.Now()
+	resp, err := s.receiveMvmnt(ctx, req)
+	s.finish(ctx, hookstreamv1.Provider_PROVIDER_MVMNT, began, resp.GetReceipts(), err)
+	return resp, err
+}
+
+func (s *Service) receiveMvmnt(ctx context.Context, req *hookstreamv1.ReceiveMvmntDeliveryRequest) (*hookstreamv1.ReceiveMvmntDeliveryResponse, error) {
 	in, err := s.begin(ctx, hookstreamv1.Provider_PROVIDER_MVMNT, req.GetRaw(), req.GetDelivery())
 	if err != nil {
 		return nil, err

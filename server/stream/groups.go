@@ -57,6 +57,7 @@ func (s *Service) DeleteGroup(ctx context.Context, req *hookstreamv1.DeleteGroup
 	if err := s.log.DeleteGroup(ctx, req.GetName()); err != nil {
 		return nil, logError(err)
 	}
+	s.metrics.forget(req.GetName())
 	s.logger.Info("consumer group deleted", "group", req.GetName(), "principal", principalOf(ctx))
 	return &hookstreamv1.DeleteGroupResponse{}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -56,6 +57,9 @@ type Options struct {
 	MaxStreams int
 	// Logger receives what goes wrong. Default: discard.
 	Logger *slog.Logger
+	// Metrics is where New registers the consumer groups' redeliveries, dead letters and ack
+	// latency. Nil: not exported.
+	Metrics prometheus.Registerer
 }
 
 // Service implements hookstreamv1.EventServiceServer. It is safe for concurrent use.
@@ -66,6 +70,7 @@ type Service struct {
 	responseBytes int
 	logger        *slog.Logger
 	streams       *streamLimiter
+	metrics       *metrics
 
 	drainOnce sync.Once
 	draining  chan struct{}
@@ -98,9 +103,17 @@ func New(o Options) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Metrics == nil {
+		o.Metrics = prometheus.NewRegistry() // counted where no one reads: no test for nil
+	}
+	m, err := newMetrics(o.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("%w: metrics: %w", ErrInvalidOptions, err)
+	}
 	return &Service{
 		log: o.Log, heartbeat: o.Heartbeat, responseBytes: o.MaxResponseBytes, logger: o.Logger,
 		streams:  newStreamLimiter(o.MaxStreamsPerPrincipal, o.MaxStreams),
+		metrics:  m,
 		draining: make(chan struct{}),
 	}, nil
 }

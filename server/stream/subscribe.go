@@ -28,9 +28,17 @@ type subscription struct {
 	maxInFlight   int
 	maxDeliveries int
 
+	m groupMetrics
+
 	mu       sync.Mutex
-	inFlight map[string]*eventlog.Delivery
+	inFlight map[string]held
 	credit   chan struct{} // signalled when in-flight events are settled
+}
+
+// held is an event sent to the client and not settled yet.
+type held struct {
+	d    *eventlog.Delivery
+	sent time.Time
 }
 
 func (s *Service) newSubscription(ctx context.Context, open *hookstreamv1.SubscribeRequest_Open) (*subscription, error) {
@@ -50,7 +58,7 @@ func (s *Service) newSubscription(ctx context.Context, open *hookstreamv1.Subscr
 	if n := open.GetMaxDeliveries(); n > 0 {
 		cc.MaxDeliveries = int(n)
 	}
-	sub := &subscription{s: s, maxInFlight: DefaultMaxInFlight, inFlight: map[string]*eventlog.Delivery{}, credit: make(chan struct{}, 1)}
+	sub := &subscription{s: s, maxInFlight: DefaultMaxInFlight, inFlight: map[string]held{}, credit: make(chan struct{}, 1)}
 	if n := open.GetMaxInFlight(); n > 0 {
 		sub.maxInFlight = int(n)
 	}
@@ -66,6 +74,7 @@ func (s *Service) newSubscription(ctx context.Context, open *hookstreamv1.Subscr
 		return nil, logError(err)
 	}
 	sub.group = open.GetGroup()
+	sub.m = s.metrics.group(sub.group)
 	if sub.group == "" {
 		sub.group = sub.consumer.Name()
 	}
@@ -77,8 +86,8 @@ func (sub *subscription) close() {
 	// Release what this stream still holds, so only its events are redelivered, and soon: once
 	// the stream's last fetch is over (the server would deliver them to it again before).
 	sub.mu.Lock()
-	for _, d := range sub.inFlight {
-		d.Nak(pollWait)
+	for _, h := range sub.inFlight {
+		h.d.Nak(pollWait)
 	}
 	sub.inFlight = nil
 	sub.mu.Unlock()
@@ -293,12 +302,16 @@ func (sub *subscription) deliver(ctx context.Context, d *eventlog.Delivery) *hoo
 			d.Nak(maxNackBackoff)
 			return nil
 		}
+		sub.m.deadLetters.Inc()
 		d.Term()
 		return nil
 	}
+	if d.Attempt > 1 {
+		sub.m.redeliveries.Inc()
+	}
 	ackID := fmt.Sprintf("%d.%d", d.Sequence, d.Attempt)
 	sub.mu.Lock()
-	sub.inFlight[ackID] = d
+	sub.inFlight[ackID] = held{d: d, sent: time.Now()}
 	sub.mu.Unlock()
 	return &hookstreamv1.ReceivedEvent{AckId: ackID, Event: d.Event, DeliveryAttempt: uint32(d.Attempt)}
 }
@@ -341,12 +354,14 @@ func (sub *subscription) receive(srv hookstreamv1.EventService_SubscribeServer) 
 			return err
 		}
 		for _, id := range settle.GetAckIds() {
-			if d := sub.take(id); d != nil {
-				d.Ack()
+			if h, ok := sub.take(id); ok {
+				h.d.Ack()
+				sub.m.ack.Observe(time.Since(h.sent).Seconds())
 			}
 		}
 		for _, n := range settle.GetNacks() {
-			if d := sub.take(n.GetAckId()); d != nil {
+			if h, ok := sub.take(n.GetAckId()); ok {
+				d := h.d
 				delay := n.GetDelay().AsDuration()
 				if delay <= 0 {
 					delay = backoff(d.Attempt)
@@ -356,10 +371,10 @@ func (sub *subscription) receive(srv hookstreamv1.EventService_SubscribeServer) 
 		}
 		for _, id := range settle.GetExtendAckIds() {
 			sub.mu.Lock()
-			d := sub.inFlight[id]
+			h, ok := sub.inFlight[id]
 			sub.mu.Unlock()
-			if d != nil {
-				d.InProgress()
+			if ok {
+				h.d.InProgress()
 			}
 		}
 		select {
@@ -369,12 +384,12 @@ func (sub *subscription) receive(srv hookstreamv1.EventService_SubscribeServer) 
 	}
 }
 
-func (sub *subscription) take(ackID string) *eventlog.Delivery {
+func (sub *subscription) take(ackID string) (held, bool) {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
-	d := sub.inFlight[ackID]
+	h, ok := sub.inFlight[ackID]
 	delete(sub.inFlight, ackID)
-	return d
+	return h, ok
 }
 
 // backoff is the redelivery delay of a nack without one: 1 s after the first delivery, doubling
