@@ -21,7 +21,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -342,8 +344,14 @@ func storedByKey(t *testing.T, conn *grpc.ClientConn) map[string][]uint64 {
 	events := hookstreamv1.NewEventServiceClient(conn)
 	stored := map[string][]uint64{}
 	req := &hookstreamv1.ListEventsRequest{PageSize: 1000}
+	deadline := time.Now().Add(clusterWait)
 	for {
 		page, err := events.ListEvents(context.Background(), req)
+		if status.Code(err) == codes.Unavailable && time.Now().Before(deadline) {
+			// What UNAVAILABLE asks of a client: a replica may still be catching up.
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
