@@ -218,6 +218,7 @@ type probeState struct {
 	storeDir     string        // the embedded server's: it has none while its JetStream restarts
 	restartWait  time.Duration // since the last restart of the embedded JetStream
 	restartAfter time.Time     // no restart before
+	failed       int           // probes failed in a row through the connected server (external)
 }
 
 // Healthy returns nil while appends are expected to succeed. Otherwise it returns an error
@@ -275,6 +276,11 @@ func (l *Log) probe(ctx context.Context) error {
 	if !l.nc.IsConnected() {
 		return errDisconnected
 	}
+	if l.ns == nil {
+		err := l.probeStreams(ctx)
+		l.moveOnIfStuck(err)
+		return err
+	}
 	if l.ns != nil {
 		if err := writeProbe(filepath.Join(filepath.Dir(l.probes.storeDir), probeFile)); err != nil {
 			return err
@@ -299,15 +305,74 @@ func (l *Log) probe(ctx context.Context) error {
 			}
 		}
 	}
+	return l.probeStreams(ctx)
+}
+
+// stuckProbes is how many probes in a row may fail through one server of an external cluster
+// before the connection moves to another: a node can keep a stale view of the cluster after a
+// restart (a stream without a leader, publishes without responders) while the others serve.
+const stuckProbes = 2
+
+// moveOnIfStuck counts the failed probes through the connected server, and after stuckProbes
+// of them reconnects to another server of the cluster.
+func (l *Log) moveOnIfStuck(err error) {
+	if err == nil {
+		l.probes.failed = 0
+		return
+	}
+	if l.probes.failed++; l.probes.failed < stuckProbes {
+		return
+	}
+	l.probes.failed = 0
+	url := l.nc.ConnectedUrlRedacted()
+	if rerr := l.nc.ForceReconnect(); rerr == nil {
+		l.health.log.Warn("eventlog: probes keep failing through this server: connecting to another", "server", url, "err", err)
+	}
+}
+
+// probeStreams asks for each stream's info, and publishes to it as appends do.
+func (l *Log) probeStreams(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	for _, name := range []string{EventsStream, QuarantineStream} {
-		if _, err := l.js.Stream(ctx, name); err != nil {
-			return fmt.Errorf("stream %s: %w", name, err)
+	for _, s := range []struct{ name, prefix string }{{EventsStream, EventsSubjectPrefix}, {QuarantineStream, QuarantineSubjectPrefix}} {
+		st, err := l.js.Stream(ctx, s.name)
+		if err != nil {
+			return fmt.Errorf("stream %s: %w", s.name, err)
+		}
+		if ci := st.CachedInfo().Cluster; ci != nil && ci.Leader == "" {
+			return fmt.Errorf("stream %s has no leader", s.name)
+		}
+		if err := l.probePublish(ctx, s.name, s.prefix); err != nil {
+			return err
 		}
 	}
 	l.probes.restartWait = 0
 	return nil
+}
+
+// probeExpectedStream is the stream a probe's publish expects: none has this name, so the
+// stream refuses the publish (errCodeWrongStream) and stores nothing.
+const probeExpectedStream = "HOOKSTREAM_PROBE_NEVER"
+
+// errCodeWrongStream is JetStream's answer to a publish that expects another stream.
+const errCodeWrongStream = 10060
+
+// probePublish publishes to stream the way appends do, expecting another stream: the stream's
+// leader answers it with a refusal, which proves that publishes reach it. Stream info alone does
+// not: the JetStream API is served on every server, while a publish follows the interest the
+// servers propagate to each other: a cluster node that lost its routes' interest after a restart
+// answers "no responders" (see probe).
+func (l *Log) probePublish(ctx context.Context, stream, prefix string) error {
+	_, err := l.js.Publish(ctx, prefix+".hookstream-probe", nil, jetstream.WithExpectStream(probeExpectedStream), jetstream.WithRetryAttempts(0))
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeWrongStream:
+		return nil
+	case err == nil:
+		return fmt.Errorf("publish to %s: a probe expecting another stream was stored", stream)
+	default:
+		return fmt.Errorf("publish to %s: %w", stream, err)
+	}
 }
 
 // restartJetStream restarts the embedded server's JetStream, which recovers the streams from
