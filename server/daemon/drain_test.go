@@ -156,8 +156,9 @@ func checkStored(t *testing.T, stored map[string]int, acked, sent map[string]boo
 }
 
 // TestDrainUnderLoad is the reset reproduction: 32 clients send webhooks continuously on kept-alive
-// connections when the daemon's context ends. Every request sent is answered, or refused at
-// connect (the listener is closed): none is reset without an answer, and every 2xx is stored.
+// connections when the daemon's context ends. Every request sent on a kept-alive connection is
+// answered; a new connection is refused at connect once the listener is closed, or (queued by the
+// kernel in that instant) reset with its request unread, and then not stored; every 2xx is stored.
 // With a lame duck, /readyz is 503 while the webhooks are still served.
 func TestDrainUnderLoad(t *testing.T) {
 	t.Parallel()
@@ -179,11 +180,14 @@ func TestDrainUnderLoad(t *testing.T) {
 
 // loadResult counts what the clients of drainLoad saw.
 type loadResult struct {
-	mu           sync.Mutex
-	sent, acked  map[string]bool
-	refused      int // the connection could not be made: nothing was sent
-	resetReused  int // no answer on a kept-alive connection
-	resetFresh   int // no answer on a new connection
+	mu          sync.Mutex
+	sent, acked map[string]bool
+	refused     int // the connection could not be made: nothing was sent
+	resetReused int // no answer on a kept-alive connection
+	resetFresh  int // no answer on a new connection
+	// unread are the requests reset on a new connection: the kernel had queued the connection
+	// when the listener closed, so hookstream never read them (checked: none is stored).
+	unread       map[string]bool
 	notReady     int // 503 during the drain
 	otherAnswers int
 }
@@ -193,7 +197,7 @@ func testDrainUnderLoad(t *testing.T, cfg config.Config) {
 	addr := s.HTTPAddr().String()
 	const clients, maxPerClient = 32, 3000
 	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
-	res := &loadResult{sent: map[string]bool{}, acked: map[string]bool{}}
+	res := &loadResult{sent: map[string]bool{}, acked: map[string]bool{}, unread: map[string]bool{}}
 	var answered atomic.Int64
 	loaded := make(chan struct{})
 	var once sync.Once
@@ -224,13 +228,21 @@ func testDrainUnderLoad(t *testing.T, cfg config.Config) {
 	}
 	t.Logf("%d sent, %d acknowledged, %d refused at connect, %d resets on kept-alive connections, %d on new ones, %d 503, %d other answers",
 		len(res.sent), len(res.acked), res.refused, res.resetReused, res.resetFresh, res.notReady, res.otherAnswers)
-	if res.resetReused+res.resetFresh > 0 {
-		t.Errorf("%d requests on kept-alive connections and %d on new ones got no answer, want 0", res.resetReused, res.resetFresh)
+	if res.resetReused > 0 {
+		t.Errorf("%d requests on kept-alive connections got no answer, want 0", res.resetReused)
+	}
+	// A connection the kernel queued in the instant the listener closed is reset by the kernel,
+	// not by hookstream: its request was never read. None of them may have been stored.
+	stored := storedKeys(t, cfg)
+	for k := range res.unread {
+		if stored[k] > 0 {
+			t.Errorf("%s was reset on a new connection without an answer, but stored", k)
+		}
 	}
 	if res.otherAnswers > 0 {
 		t.Errorf("%d answers neither 2xx nor 503", res.otherAnswers)
 	}
-	checkStored(t, storedKeys(t, cfg), res.acked, res.sent)
+	checkStored(t, stored, res.acked, res.sent)
 }
 
 // record counts one request's outcome, and reports whether its client should go on: it stops
@@ -248,7 +260,7 @@ func (r *loadResult) record(key string, status int, reused bool, err error) bool
 		r.resetReused++
 		return false
 	case err != nil:
-		r.sent[key] = true
+		r.sent[key], r.unread[key] = true, true
 		r.resetFresh++
 		return false
 	case status/100 == 2:
