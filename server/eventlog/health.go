@@ -245,7 +245,8 @@ func (l *Log) watchHealth() {
 	l.health.start()
 }
 
-// check is the health check of a healthy log.
+// check is the health check of a healthy log: the connection, and the embedded server's own
+// view or, on an external server, the events stream's leader.
 func (l *Log) check() error {
 	if !l.nc.IsConnected() {
 		return errDisconnected
@@ -253,8 +254,22 @@ func (l *Log) check() error {
 	if l.ns != nil {
 		return l.serverHealth()
 	}
+	// A cluster that lost its quorum keeps the connection up: ask whether the events stream has a
+	// leader, so that readiness turns before an append waits out its commit timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+	defer cancel()
+	st, err := l.js.Stream(ctx, EventsStream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", EventsStream, err)
+	}
+	if ci := st.CachedInfo().Cluster; ci != nil && ci.Leader == "" {
+		return fmt.Errorf("stream %s has no leader", EventsStream)
+	}
 	return nil
 }
+
+// checkTimeout bounds the stream info request of a healthy log's check on an external server.
+const checkTimeout = 2 * time.Second
 
 // serverHealth returns the embedded server's own view of the account's streams: whether
 // JetStream is on, and whether a stream holds a write error. The server keeps a stream's write

@@ -85,3 +85,44 @@ func TestOpenWaitsForCluster(t *testing.T) {
 		})
 	}
 }
+
+// TestHealthNoticesLostQuorum: a healthy log on a cluster that loses its quorum turns failing by
+// itself, with no append to find out, and healthy again once a node is back.
+func TestHealthNoticesLostQuorum(t *testing.T) {
+	t.Parallel()
+	c := natstest.NewCluster(t, 3)
+	for i := range 3 {
+		c.Start(i)
+	}
+	o := DefaultOptions("")
+	o.URL, o.Replicas, o.Logger = c.URLs(), 3, testLogger(t)
+	l, err := Open(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	waitHealthy := func(what string, want bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for (l.Healthy() == nil) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: Healthy() = %v after 30 s", what, l.Healthy())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitHealthy("cluster up", true)
+	leader := c.WaitStream(EventsStream)
+	down := []int{leader, (leader + 1) % 3}
+	for _, n := range down {
+		c.Stop(n)
+	}
+	waitHealthy("two nodes of three down", false)
+	if err := l.Healthy(); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Healthy without quorum: got %v, want ErrUnavailable", err)
+	}
+	for _, n := range down {
+		c.Start(n)
+	}
+	waitHealthy("nodes back", true)
+}
