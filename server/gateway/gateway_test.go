@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
@@ -27,9 +26,7 @@ import (
 	"github.com/hookstream/hookstream/server/eventlog"
 	"github.com/hookstream/hookstream/server/gateway"
 	"github.com/hookstream/hookstream/server/ingest"
-	"github.com/hookstream/hookstream/server/internal/grpctest"
 	"github.com/hookstream/hookstream/server/internal/testenv"
-	"github.com/hookstream/hookstream/server/stream"
 	"github.com/hookstream/hookstream/server/verify"
 )
 
@@ -80,24 +77,25 @@ func startOpts(t testing.TB, now func() time.Time, maxInFlight int, set func(*ev
 // (if not nil), on an event log with the default options changed by set (if not nil).
 func startDoor(t testing.TB, now func() time.Time, door func(*gateway.Options), set func(*eventlog.Options)) *frontDoor {
 	t.Helper()
+	return startDoorCore(t, now, door, set, nil)
+}
+
+// startDoorCore is startDoor with the core's options changed by core (if not nil).
+func startDoorCore(t testing.TB, now func() time.Time, door func(*gateway.Options), set func(*eventlog.Options), core func(*ingest.Options)) *frontDoor {
+	t.Helper()
 	d := config.Default()
 	var opts []func(*eventlog.Options)
 	if set != nil {
 		opts = append(opts, set)
 	}
 	l := testenv.OpenLog(t, opts...)
-	in, err := ingest.New(ingest.Options{Log: l, BodyLimit: d.HTTP.BodyLimit, Listeners: map[string]ingest.Listener{listenerID: {DefaultType: "notification"}, hmacListenerID: {DefaultType: "signed"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	so := stream.OptionsFrom(d)
-	so.Log = l
-	ev, err := stream.New(so)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn := grpctest.Serve(t, func(srv *grpc.Server) { hookstreamv1.RegisterEventServiceServer(srv, ev) })
-	t.Cleanup(ev.Drain) // before the server stops: streams end with their "draining" message
+	env := testenv.ServicesWith(t, l, func(o *ingest.Options) {
+		o.Listeners = map[string]ingest.Listener{listenerID: {DefaultType: "notification"}, hmacListenerID: {DefaultType: "signed"}}
+		if core != nil {
+			core(o)
+		}
+	})
+	in, conn := env.Ingest, env.Conn
 
 	svix, err := verify.Svix([]string{svixSecret, svixOldSecret}, 5*time.Minute, now)
 	if err != nil {

@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"slices"
 	"testing"
@@ -14,18 +13,13 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/testing/protocmp"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
-	"github.com/hookstream/hookstream/server/config"
 	"github.com/hookstream/hookstream/server/gateway"
 	"github.com/hookstream/hookstream/server/ingest"
-	"github.com/hookstream/hookstream/server/internal/grpctest"
 	"github.com/hookstream/hookstream/server/internal/testenv"
-	"github.com/hookstream/hookstream/server/stream"
 	"github.com/hookstream/hookstream/server/tracing"
-	"github.com/hookstream/hookstream/server/verify"
 )
 
 // A producer's trace context, as a provider that traces its deliveries would send it.
@@ -38,41 +32,7 @@ const (
 // off), over an embedded event log with EventService on loopback.
 func tracedDoor(t *testing.T, tp trace.TracerProvider) *frontDoor {
 	t.Helper()
-	d := config.Default()
-	l := testenv.OpenLog(t)
-	in, err := ingest.New(ingest.Options{Log: l, BodyLimit: d.HTTP.BodyLimit, TracerProvider: tp,
-		Listeners: map[string]ingest.Listener{listenerID: {DefaultType: "notification"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	so := stream.OptionsFrom(d)
-	so.Log = l
-	ev, err := stream.New(so)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn := grpctest.Serve(t, func(srv *grpc.Server) { hookstreamv1.RegisterEventServiceServer(srv, ev) })
-	t.Cleanup(ev.Drain)
-	svix, err := verify.Svix([]string{svixSecret}, 5*time.Minute, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := gateway.New(context.Background(), gateway.Options{
-		Webhooks:  in,
-		MoveAPI:   svix,
-		Movement:  verify.Token([]string{movementSecret}),
-		MVMNT:     verify.APIKey("X-Api-Key", []string{mvmntToken}),
-		Listeners: map[string]gateway.Listener{listenerID: {Verifier: verify.Bearer([]string{listenerToken})}},
-		BodyLimit: d.HTTP.BodyLimit, MaxInFlight: d.HTTP.MaxInFlight, MaxUnverifiedInFlight: d.HTTP.MaxUnverifiedInFlight,
-		BodyReadTimeout: d.HTTP.BodyReadTimeout,
-		TracerProvider:  tp,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(h)
-	t.Cleanup(hs.Close)
-	return &frontDoor{url: hs.URL, h: h, log: l, events: hookstreamv1.NewEventServiceClient(conn)}
+	return startDoorCore(t, nil, func(o *gateway.Options) { o.TracerProvider = tp }, nil, func(o *ingest.Options) { o.TracerProvider = tp })
 }
 
 // TestTraceContext sends a webhook of each provider through the real front door, with tracing on

@@ -66,8 +66,18 @@ type Env struct {
 // over l on a loopback gRPC server stopped when t ends (streams drain first).
 func Services(t testing.TB, l *eventlog.Log) *Env {
 	t.Helper()
+	return ServicesWith(t, l, nil)
+}
+
+// ServicesWith is Services with the core's options changed by set (if not nil).
+func ServicesWith(t testing.TB, l *eventlog.Log, set func(*ingest.Options)) *Env {
+	t.Helper()
 	d := config.Default()
-	in, err := ingest.New(ingest.Options{Log: l, BodyLimit: d.HTTP.BodyLimit, Listeners: map[string]ingest.Listener{ListenerID: {DefaultType: "notification"}}})
+	o := ingest.Options{Log: l, BodyLimit: d.HTTP.BodyLimit, Listeners: map[string]ingest.Listener{ListenerID: {DefaultType: "notification"}}}
+	if set != nil {
+		set(&o)
+	}
+	in, err := ingest.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
