@@ -45,6 +45,9 @@ func command(stdout, stderr io.Writer, environ []string) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(flagError)
+	// --version prints what `hookstream version` does; the template ignores cobra's one line.
+	root.Version = readBuild().version
+	root.SetVersionTemplate(readBuild().String())
 
 	serve := &cobra.Command{
 		Use:   "serve",
@@ -69,7 +72,7 @@ func command(stdout, stderr io.Writer, environ []string) *cobra.Command {
 	config.RegisterFlags(serve.Flags())
 	root.AddCommand(serve)
 
-	root.AddCommand(configCommand(stdout, environ), benchCommand(stdout, stderr), bareCommand(stderr), signCommand(stdout, getenv), eventsCommand(stdout, getenv))
+	root.AddCommand(configCommand(stdout, environ), benchCommand(stdout, stderr), bareCommand(stderr), signCommand(stdout, getenv), eventsCommand(stdout, getenv), versionCommand(stdout))
 
 	// Without a subcommand, hookstream serves: the flags of serve are accepted on the root too.
 	config.RegisterFlags(root.Flags())
