@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -20,7 +19,6 @@ import (
 	"github.com/hookstream/hookstream/server/daemon"
 	"github.com/hookstream/hookstream/server/loadtest"
 	"github.com/hookstream/hookstream/server/logs"
-	"github.com/hookstream/hookstream/server/verify"
 )
 
 // Run executes the command line args (without the program name) and returns the error of the
@@ -28,7 +26,13 @@ import (
 // that no value of it (a secret) ever shows as a flag's default in help. It stops when ctx is
 // done. Errors of the configuration (and of the flags) wrap config.ErrInvalid: see ExitCode.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) error {
+	return runWith(ctx, args, os.Stdin, stdout, stderr, environ)
+}
+
+// runWith is Run reading stdin where a command reads its standard input (`sign --file -`).
+func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) error {
 	root := command(stdout, stderr, environ)
+	root.SetIn(stdin)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)
 }
@@ -180,47 +184,4 @@ func bareCommand(stderr io.Writer) *cobra.Command {
 		Args:   cobra.NoArgs,
 		RunE:   func(cmd *cobra.Command, _ []string) error { return loadtest.ServeBare(cmd.Context(), stderr) },
 	}
-}
-
-// moveAPISecretsEnv holds the Move API's Svix secrets (comma-separated), for serve and for sign.
-const moveAPISecretsEnv = config.EnvPrefix + "PROVIDERS_MOVEAPI_SECRETS"
-
-// signCommand is `hookstream sign`: Svix headers for a body, to send a Move API webhook by hand.
-// The secret is read from the environment when the command runs, never as a flag's default:
-// help would print it.
-func signCommand(stdout io.Writer, getenv func(string) string) *cobra.Command {
-	var secret, id, file string
-	cmd := &cobra.Command{
-		Use:   "sign",
-		Short: "Print the Svix headers (svix-id, svix-timestamp, svix-signature) of a body, as curl -H flags",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if secret == "" {
-				// The first of the configured secrets: the current one while rotating.
-				secret, _, _ = strings.Cut(getenv(moveAPISecretsEnv), ",")
-			}
-			if secret == "" {
-				return fmt.Errorf("%w: sign needs --secret or %s", config.ErrInvalid, moveAPISecretsEnv)
-			}
-			body, err := os.ReadFile(file)
-			if err != nil {
-				return err
-			}
-			if id == "" {
-				id = "msg_" + strconv.FormatInt(time.Now().UnixNano(), 36)
-			}
-			now := time.Now()
-			sig, err := verify.Sign(secret, id, now, body)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "-H 'svix-id: %s' -H 'svix-timestamp: %d' -H 'svix-signature: %s'\n", id, now.Unix(), sig)
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&secret, "secret", "", "Svix secret (whsec_...); default: the first of "+moveAPISecretsEnv)
-	cmd.Flags().StringVar(&id, "id", "", "message id (default: a new one)")
-	cmd.Flags().StringVar(&file, "file", "", "the JSON body to sign")
-	cmd.MarkFlagRequired("file")
-	return cmd
 }

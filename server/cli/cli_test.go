@@ -72,11 +72,17 @@ func assertNoSecret(t *testing.T, what, out string) {
 // error.
 func run(t *testing.T, environ []string, args ...string) (string, error) {
 	t.Helper()
+	return runStdin(t, "", environ, args...)
+}
+
+// runStdin is run with stdin as the standard input.
+func runStdin(t *testing.T, stdin string, environ []string, args ...string) (string, error) {
+	t.Helper()
 	// A command that serves instead of failing ends with the test, not with the test binary.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	err := Run(ctx, args, &out, &out, environ)
+	err := runWith(ctx, args, strings.NewReader(stdin), &out, &out, environ)
 	return out.String(), err
 }
 
@@ -149,6 +155,10 @@ func TestErrorsHoldNoSecret(t *testing.T) {
 		{name: "secret_as_flag_value", args: []string{"config", "check", "--replicas", secrets[2]}, wantCode: 2},
 		{name: "events_plaintext_beyond_loopback", args: []string{"events", "list", "--server", "10.1.2.3:9090"}, wantCode: 1},
 		{name: "sign_without_file", args: []string{"sign", "--file", notMine + ".none"}, wantCode: 1},
+		{name: "sign_hmac_bad_algorithm", args: []string{"sign", "--scheme", "hmac", "--header", "X-Sig", "--algorithm", "md5", "--secret-env", "LISTENER_HMAC"}, environ: []string{"LISTENER_HMAC=" + secrets[8]}, wantCode: 2},
+		{name: "sign_hmac_without_header", args: []string{"sign", "--scheme", "hmac", "--secret-env", "LISTENER_HMAC"}, environ: []string{"LISTENER_HMAC=" + secrets[8]}, wantCode: 2},
+		{name: "sign_hmac_secret_as_encoding", args: []string{"sign", "--scheme", "hmac", "--header", "X-Sig", "--encoding", secrets[8], "--secret-env", "LISTENER_HMAC"}, environ: []string{"LISTENER_HMAC=" + secrets[8]}, wantCode: 2},
+		{name: "sign_unknown_scheme", args: []string{"sign", "--scheme", secrets[8]}, wantCode: 2},
 		{name: "serve_address_in_use", args: []string{"serve", "--http-addr", busy.Addr().String(), "--grpc-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0", "--data-dir", t.TempDir()}, wantCode: 1},
 	}
 	for _, tt := range tests {
