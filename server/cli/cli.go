@@ -42,6 +42,7 @@ func command(stdout, stderr io.Writer, environ []string) *cobra.Command {
 	getenv := lookup(environ)
 	root := &cobra.Command{
 		Use:           "hookstream",
+		Example:       "  hookstream --config hookstream.yaml\n  hookstream version",
 		Short:         "Receive webhooks, store them as typed events, stream them over gRPC",
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -54,9 +55,10 @@ func command(stdout, stderr io.Writer, environ []string) *cobra.Command {
 	root.SetVersionTemplate(readBuild().String())
 
 	serve := &cobra.Command{
-		Use:   "serve",
-		Short: "Run the hookstream service (the default command)",
-		Args:  cobra.NoArgs,
+		Use:     "serve",
+		Example: "  hookstream serve --config hookstream.yaml\n  HOOKSTREAM_PROVIDERS_MVMNT_TOKENS=mvmnt-token hookstream serve --data-dir /var/lib/hookstream",
+		Short:   "Run the hookstream service (the default command)",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cmd.Flags(), serverEnviron(environ))
 			if err != nil {
@@ -147,9 +149,10 @@ func lookup(environ []string) func(string) string {
 func benchCommand(stdout, stderr io.Writer) *cobra.Command {
 	var o loadtest.Options
 	cmd := &cobra.Command{
-		Use:   "bench",
-		Short: "Measure the webhook front door against a bare net/http handler (loopback only)",
-		Args:  cobra.NoArgs,
+		Use:     "bench",
+		Example: "  hookstream bench --connections 64 --duration 10s",
+		Short:   "Measure the webhook front door against a bare net/http handler (loopback only)",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			exe, err := os.Executable()
 			if err != nil {

@@ -87,7 +87,8 @@ func runStdin(t *testing.T, stdin string, environ []string, args ...string) (str
 }
 
 // TestHelpHoldsNoSecret asks every command of the tree (hidden ones too) for its help with
-// every secret in the environment: none may show, as a flag's default or otherwise.
+// every secret in the environment: none may show, as a flag's default or otherwise; and every
+// command not hidden has an example.
 func TestHelpHoldsNoSecret(t *testing.T) {
 	t.Parallel()
 	var paths [][]string
@@ -112,9 +113,18 @@ func TestHelpHoldsNoSecret(t *testing.T) {
 			if !strings.Contains(out, "Usage:") {
 				t.Fatalf("--help: got %q, want a usage", out)
 			}
+			if !strings.Contains(out, "Examples:") && !hidden(path) {
+				t.Errorf("--help of %q: got %q, want an example", strings.Join(path, " "), out)
+			}
 			assertNoSecret(t, "help of "+strings.Join(path, " "), out)
 		})
 	}
+}
+
+// hidden reports whether the command at path is hidden from help (it needs no example).
+func hidden(path []string) bool {
+	c, _, err := command(nil, nil, nil).Find(path)
+	return err == nil && c.Hidden
 }
 
 // TestErrorsHoldNoSecret runs commands that fail, with every secret in the environment and in
