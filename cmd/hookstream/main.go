@@ -5,6 +5,7 @@
 //
 //	hookstream [serve] [flags]
 //	hookstream config check [flags]
+//	hookstream version
 //
 // It exits with status 2 when the configuration cannot be used, 1 on any other failure.
 //

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -20,7 +19,6 @@ import (
 	"github.com/hookstream/hookstream/server/daemon"
 	"github.com/hookstream/hookstream/server/loadtest"
 	"github.com/hookstream/hookstream/server/logs"
-	"github.com/hookstream/hookstream/server/verify"
 )
 
 // Run executes the command line args (without the program name) and returns the error of the
@@ -28,7 +26,13 @@ import (
 // that no value of it (a secret) ever shows as a flag's default in help. It stops when ctx is
 // done. Errors of the configuration (and of the flags) wrap config.ErrInvalid: see ExitCode.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) error {
+	return runWith(ctx, args, os.Stdin, stdout, stderr, environ)
+}
+
+// runWith is Run reading stdin where a command reads its standard input (`sign --file -`).
+func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) error {
 	root := command(stdout, stderr, environ)
+	root.SetIn(stdin)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)
 }
@@ -38,6 +42,7 @@ func command(stdout, stderr io.Writer, environ []string) *cobra.Command {
 	getenv := lookup(environ)
 	root := &cobra.Command{
 		Use:           "hookstream",
+		Example:       "  hookstream --config hookstream.yaml\n  hookstream version",
 		Short:         "Receive webhooks, store them as typed events, stream them over gRPC",
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -45,11 +50,15 @@ func command(stdout, stderr io.Writer, environ []string) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(flagError)
+	// --version prints what `hookstream version` does; the template ignores cobra's one line.
+	root.Version = readBuild().version
+	root.SetVersionTemplate(readBuild().String())
 
 	serve := &cobra.Command{
-		Use:   "serve",
-		Short: "Run the hookstream service (the default command)",
-		Args:  cobra.NoArgs,
+		Use:     "serve",
+		Example: "  hookstream serve --config hookstream.yaml\n  HOOKSTREAM_PROVIDERS_MVMNT_TOKENS=mvmnt-token hookstream serve --data-dir /var/lib/hookstream",
+		Short:   "Run the hookstream service (the default command)",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cmd.Flags(), serverEnviron(environ))
 			if err != nil {
@@ -69,7 +78,7 @@ func command(stdout, stderr io.Writer, environ []string) *cobra.Command {
 	config.RegisterFlags(serve.Flags())
 	root.AddCommand(serve)
 
-	root.AddCommand(configCommand(stdout, environ), benchCommand(stdout, stderr), bareCommand(stderr), signCommand(stdout, getenv), eventsCommand(stdout, getenv))
+	root.AddCommand(configCommand(stdout, environ), benchCommand(stdout, stderr), bareCommand(stderr), signCommand(stdout, getenv), eventsCommand(stdout, getenv), versionCommand(stdout))
 
 	// Without a subcommand, hookstream serves: the flags of serve are accepted on the root too.
 	config.RegisterFlags(root.Flags())
@@ -140,9 +149,10 @@ func lookup(environ []string) func(string) string {
 func benchCommand(stdout, stderr io.Writer) *cobra.Command {
 	var o loadtest.Options
 	cmd := &cobra.Command{
-		Use:   "bench",
-		Short: "Measure the webhook front door against a bare net/http handler (loopback only)",
-		Args:  cobra.NoArgs,
+		Use:     "bench",
+		Example: "  hookstream bench --connections 64 --duration 10s",
+		Short:   "Measure the webhook front door against a bare net/http handler (loopback only)",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			exe, err := os.Executable()
 			if err != nil {
@@ -177,47 +187,4 @@ func bareCommand(stderr io.Writer) *cobra.Command {
 		Args:   cobra.NoArgs,
 		RunE:   func(cmd *cobra.Command, _ []string) error { return loadtest.ServeBare(cmd.Context(), stderr) },
 	}
-}
-
-// moveAPISecretsEnv holds the Move API's Svix secrets (comma-separated), for serve and for sign.
-const moveAPISecretsEnv = config.EnvPrefix + "PROVIDERS_MOVEAPI_SECRETS"
-
-// signCommand is `hookstream sign`: Svix headers for a body, to send a Move API webhook by hand.
-// The secret is read from the environment when the command runs, never as a flag's default:
-// help would print it.
-func signCommand(stdout io.Writer, getenv func(string) string) *cobra.Command {
-	var secret, id, file string
-	cmd := &cobra.Command{
-		Use:   "sign",
-		Short: "Print the Svix headers (svix-id, svix-timestamp, svix-signature) of a body, as curl -H flags",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if secret == "" {
-				// The first of the configured secrets: the current one while rotating.
-				secret, _, _ = strings.Cut(getenv(moveAPISecretsEnv), ",")
-			}
-			if secret == "" {
-				return fmt.Errorf("%w: sign needs --secret or %s", config.ErrInvalid, moveAPISecretsEnv)
-			}
-			body, err := os.ReadFile(file)
-			if err != nil {
-				return err
-			}
-			if id == "" {
-				id = "msg_" + strconv.FormatInt(time.Now().UnixNano(), 36)
-			}
-			now := time.Now()
-			sig, err := verify.Sign(secret, id, now, body)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "-H 'svix-id: %s' -H 'svix-timestamp: %d' -H 'svix-signature: %s'\n", id, now.Unix(), sig)
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&secret, "secret", "", "Svix secret (whsec_...); default: the first of "+moveAPISecretsEnv)
-	cmd.Flags().StringVar(&id, "id", "", "message id (default: a new one)")
-	cmd.Flags().StringVar(&file, "file", "", "the JSON body to sign")
-	cmd.MarkFlagRequired("file")
-	return cmd
 }

@@ -72,16 +72,23 @@ func assertNoSecret(t *testing.T, what, out string) {
 // error.
 func run(t *testing.T, environ []string, args ...string) (string, error) {
 	t.Helper()
+	return runStdin(t, "", environ, args...)
+}
+
+// runStdin is run with stdin as the standard input.
+func runStdin(t *testing.T, stdin string, environ []string, args ...string) (string, error) {
+	t.Helper()
 	// A command that serves instead of failing ends with the test, not with the test binary.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	err := Run(ctx, args, &out, &out, environ)
+	err := runWith(ctx, args, strings.NewReader(stdin), &out, &out, environ)
 	return out.String(), err
 }
 
 // TestHelpHoldsNoSecret asks every command of the tree (hidden ones too) for its help with
-// every secret in the environment: none may show, as a flag's default or otherwise.
+// every secret in the environment: none may show, as a flag's default or otherwise; and every
+// command not hidden has an example.
 func TestHelpHoldsNoSecret(t *testing.T) {
 	t.Parallel()
 	var paths [][]string
@@ -106,9 +113,18 @@ func TestHelpHoldsNoSecret(t *testing.T) {
 			if !strings.Contains(out, "Usage:") {
 				t.Fatalf("--help: got %q, want a usage", out)
 			}
+			if !strings.Contains(out, "Examples:") && !hidden(path) {
+				t.Errorf("--help of %q: got %q, want an example", strings.Join(path, " "), out)
+			}
 			assertNoSecret(t, "help of "+strings.Join(path, " "), out)
 		})
 	}
+}
+
+// hidden reports whether the command at path is hidden from help (it needs no example).
+func hidden(path []string) bool {
+	c, _, err := command(nil, nil, nil).Find(path)
+	return err == nil && c.Hidden
 }
 
 // TestErrorsHoldNoSecret runs commands that fail, with every secret in the environment and in
@@ -149,6 +165,10 @@ func TestErrorsHoldNoSecret(t *testing.T) {
 		{name: "secret_as_flag_value", args: []string{"config", "check", "--replicas", secrets[2]}, wantCode: 2},
 		{name: "events_plaintext_beyond_loopback", args: []string{"events", "list", "--server", "10.1.2.3:9090"}, wantCode: 1},
 		{name: "sign_without_file", args: []string{"sign", "--file", notMine + ".none"}, wantCode: 1},
+		{name: "sign_hmac_bad_algorithm", args: []string{"sign", "--scheme", "hmac", "--header", "X-Sig", "--algorithm", "md5", "--secret-env", "LISTENER_HMAC"}, environ: []string{"LISTENER_HMAC=" + secrets[8]}, wantCode: 2},
+		{name: "sign_hmac_without_header", args: []string{"sign", "--scheme", "hmac", "--secret-env", "LISTENER_HMAC"}, environ: []string{"LISTENER_HMAC=" + secrets[8]}, wantCode: 2},
+		{name: "sign_hmac_secret_as_encoding", args: []string{"sign", "--scheme", "hmac", "--header", "X-Sig", "--encoding", secrets[8], "--secret-env", "LISTENER_HMAC"}, environ: []string{"LISTENER_HMAC=" + secrets[8]}, wantCode: 2},
+		{name: "sign_unknown_scheme", args: []string{"sign", "--scheme", secrets[8]}, wantCode: 2},
 		{name: "serve_address_in_use", args: []string{"serve", "--http-addr", busy.Addr().String(), "--grpc-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0", "--data-dir", t.TempDir()}, wantCode: 1},
 	}
 	for _, tt := range tests {

@@ -17,13 +17,15 @@ import (
 // starting and prints what each door will accept.
 func configCommand(stdout io.Writer, environ []string) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "config",
-		Short: "Work with hookstream's configuration",
-		Args:  cobra.NoArgs,
+		Use:     "config",
+		Example: "  hookstream config check --config hookstream.yaml",
+		Short:   "Work with hookstream's configuration",
+		Args:    cobra.NoArgs,
 	}
 	check := &cobra.Command{
-		Use:   "check",
-		Short: "Validate the configuration (file, environment, flags) as serve would, and print what each door will accept; exit 2 if it is invalid",
+		Use:     "check",
+		Example: "  hookstream config check --config hookstream.yaml",
+		Short:   "Validate the configuration (file, environment, flags) as serve would, and print what each door will accept; exit 2 if it is invalid",
 		Long: "check loads the configuration exactly as serve does (defaults, --config or HOOKSTREAM_CONFIG, " +
 			"HOOKSTREAM_* variables, flags), reads the principals' token files and variables, the TLS files and " +
 			"the providers' secrets, and prints what each door will accept, without opening the event log or " +

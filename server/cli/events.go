@@ -14,13 +14,18 @@ import (
 // eventsCommand is `hookstream events`: stored events, read through the internal API with the
 // client credentials (the read permission).
 func eventsCommand(stdout io.Writer, getenv func(string) string) *cobra.Command {
-	cmd := &cobra.Command{Use: "events", Short: "Read stored events through the internal API (needs the read permission)"}
+	cmd := &cobra.Command{
+		Use:     "events",
+		Short:   "Read stored events through the internal API (needs the read permission)",
+		Example: "  hookstream events list --limit 10\n  hookstream events get ID",
+	}
 	var providers, types []string
 	var limit int
 	list := &cobra.Command{
-		Use:   "list",
-		Short: "Print stored events, oldest first, one JSON object per line",
-		Args:  cobra.NoArgs,
+		Use:     "list",
+		Example: "  hookstream events list --provider mvmnt --type 'SHIPMENT_*' --limit 10",
+		Short:   "Print stored events, oldest first, one JSON object per line",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			filter := &hookstreamv1.EventFilter{Types: types}
 			for _, p := range providers {
@@ -60,9 +65,10 @@ func eventsCommand(stdout io.Writer, getenv func(string) string) *cobra.Command 
 	list.Flags().StringSliceVar(&types, "type", nil, "only these event type patterns (\"SHIPMENT_CREATED\", \"job.state.*\")")
 	list.Flags().IntVar(&limit, "limit", 0, "print at most this many events (0: all)")
 	get := &cobra.Command{
-		Use:   "get ID",
-		Short: "Print one stored event as JSON",
-		Args:  cobra.ExactArgs(1),
+		Use:     "get ID",
+		Example: "  hookstream events get 0195f3a2-7c1e-7b4d-9a2e-1f0e9d8c7b6a",
+		Short:   "Print one stored event as JSON",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			conn, err := dialClient(cmd, getenv)
 			if err != nil {

@@ -387,11 +387,17 @@ func Load(fs *pflag.FlagSet, environ []string) (Config, error) {
 	return c, c.check()
 }
 
-// Defaults of each configured listener: a map's entries have no place in Default.
+// defaultListenerType is a configured listener's default_type: a map's entries have no place in
+// Default.
+const defaultListenerType = "notification"
+
+// Defaults of each configured listener's hmac, exported for `hookstream sign`, which must sign as
+// a listener left at its defaults checks.
 const (
-	defaultListenerType  = "notification"
-	defaultHMACAlgorithm = "sha256"
-	defaultHMACEncoding  = "hex"
+	// DefaultHMACAlgorithm is a listener's hmac.algorithm when unset.
+	DefaultHMACAlgorithm = "sha256"
+	// DefaultHMACEncoding is a listener's hmac.encoding when unset.
+	DefaultHMACEncoding = "hex"
 )
 
 // withListenerDefaults fills the unset keys of each listener with their defaults.
@@ -401,10 +407,10 @@ func withListenerDefaults(ls map[string]Listener) map[string]Listener {
 			l.DefaultType = defaultListenerType
 		}
 		if l.HMAC.Algorithm == "" {
-			l.HMAC.Algorithm = defaultHMACAlgorithm
+			l.HMAC.Algorithm = DefaultHMACAlgorithm
 		}
 		if l.HMAC.Encoding == "" {
-			l.HMAC.Encoding = defaultHMACEncoding
+			l.HMAC.Encoding = DefaultHMACEncoding
 		}
 		ls[id] = l
 	}

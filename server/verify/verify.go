@@ -483,22 +483,13 @@ func HMAC(header, algorithm, prefix, encoding string, secrets []string) (Verifie
 		return nil, errors.New("hmac: empty header name")
 	}
 	v := &hmacSig{header: header, name: strings.ToLower(header), prefix: prefix}
-	switch strings.ToLower(algorithm) {
-	case "sha256":
-		v.newHash = sha256.New
-	case "sha512":
-		v.newHash = sha512.New
-	default:
-		return nil, fmt.Errorf("hmac: algorithm %q, want sha256 or sha512", algorithm)
+	var err error
+	if v.newHash, err = hmacHash(algorithm); err != nil {
+		return nil, err
 	}
 	v.size = v.newHash().Size()
-	switch strings.ToLower(encoding) {
-	case "hex":
-		v.decode = hex.DecodeString // accepts either case
-	case "base64":
-		v.decode = base64.StdEncoding.DecodeString
-	default:
-		return nil, fmt.Errorf("hmac: encoding %q, want hex or base64", encoding)
+	if v.decode, _, err = hmacEncoding(encoding); err != nil {
+		return nil, err
 	}
 	for _, s := range secrets {
 		if s != "" {
@@ -509,6 +500,52 @@ func HMAC(header, algorithm, prefix, encoding string, secrets []string) (Verifie
 		return nil, fmt.Errorf("hmac: %w", ErrNotConfigured)
 	}
 	return v, nil
+}
+
+// hmacHash is the hash of an HMAC algorithm name: "sha256" or "sha512", in either case.
+func hmacHash(algorithm string) (func() hash.Hash, error) {
+	switch strings.ToLower(algorithm) {
+	case "sha256":
+		return sha256.New, nil
+	case "sha512":
+		return sha512.New, nil
+	default:
+		return nil, fmt.Errorf("hmac: algorithm %q, want sha256 or sha512", algorithm)
+	}
+}
+
+// hmacEncoding is how a digest is decoded from, and encoded into, a header: "hex" (decoded in
+// either case, encoded in lower case) or "base64" (standard, padded).
+func hmacEncoding(encoding string) (decode func(string) ([]byte, error), encode func([]byte) string, err error) {
+	switch strings.ToLower(encoding) {
+	case "hex":
+		return hex.DecodeString, hex.EncodeToString, nil
+	case "base64":
+		return base64.StdEncoding.DecodeString, base64.StdEncoding.EncodeToString, nil
+	default:
+		return nil, nil, fmt.Errorf("hmac: encoding %q, want hex or base64", encoding)
+	}
+}
+
+// SignHMAC returns the header value that the Verifier of HMAC(header, algorithm, prefix,
+// encoding, secrets) accepts for body when secrets holds secret: prefix followed by the encoded
+// HMAC of body keyed with secret. It fails for an algorithm or encoding HMAC refuses, and (with
+// an error wrapping ErrNotConfigured) for an empty secret.
+func SignHMAC(algorithm, prefix, encoding, secret string, body []byte) (string, error) {
+	newHash, err := hmacHash(algorithm)
+	if err != nil {
+		return "", err
+	}
+	_, encode, err := hmacEncoding(encoding)
+	if err != nil {
+		return "", err
+	}
+	if secret == "" {
+		return "", fmt.Errorf("hmac: %w", ErrNotConfigured)
+	}
+	m := hmac.New(newHash, []byte(secret))
+	m.Write(body)
+	return prefix + encode(m.Sum(nil)), nil
 }
 
 // signature returns the digest the header carries.
