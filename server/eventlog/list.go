@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
+	mvmntv1 "github.com/hookstream/hookstream/gen/hookstream/mvmnt/v1"
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
@@ -25,9 +27,11 @@ var allProviders = []hookstreamv1.Provider{
 }
 
 // FilterSubjects turns a filter into the subjects of the events it selects: one per provider and
-// type pattern. An empty filter selects the whole stream. Errors wrap ErrBadFilter.
+// type pattern, and for a prefix pattern (see checkPattern) one per documented type it matches.
+// An empty filter selects the whole stream. Errors wrap ErrBadFilter and name the pattern.
 func FilterSubjects(f *hookstreamv1.EventFilter) ([]string, error) {
-	providers := f.GetProviders()
+	named := f.GetProviders()
+	providers := named
 	if len(providers) == 0 {
 		providers = allProviders
 	}
@@ -40,38 +44,130 @@ func FilterSubjects(f *hookstreamv1.EventFilter) ([]string, error) {
 			return nil, err
 		}
 	}
-	seen := map[string]bool{}
-	var out []string
 	for _, prov := range providers {
 		if _, ok := hookstreamv1.Provider_name[int32(prov)]; !ok || prov == hookstreamv1.Provider_PROVIDER_UNSPECIFIED {
 			return nil, fmt.Errorf("%w: provider %d", ErrBadFilter, prov)
 		}
-		for _, p := range patterns {
-			s := EventsSubjectPrefix + "." + providerToken(prov) + "." + p
-			if !seen[s] {
-				seen[s] = true
-				out = append(out, s)
+	}
+	seen := map[string]bool{}
+	var out []string
+	add := func(s string) {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	for _, p := range patterns {
+		if !isPrefixPattern(p) {
+			for _, prov := range providers {
+				add(EventsSubjectPrefix + "." + providerToken(prov) + "." + p)
 			}
+			continue
+		}
+		subjects, err := expandPrefix(p, providers, len(named) > 0)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range subjects {
+			add(s)
 		}
 	}
 	return out, nil
 }
 
-// checkPattern accepts type patterns of "."-separated tokens, "*" for one token and ">" as the
-// last token for the rest.
+// documentedTypes lists, for each provider whose event types are a closed documented set, the
+// subject tokens of those types: MVMNT's are the names of the mvmnt.v1.EventType enum.
+// JetStream subject filters match whole tokens only, so a prefix pattern is expanded here into
+// the exact subjects of the documented types it matches; the consumer's filter stays exact and
+// every event it delivers is one the client asked for (nothing to skip, ack or redeliver here).
+var documentedTypes = map[hookstreamv1.Provider][]string{
+	hookstreamv1.Provider_PROVIDER_MVMNT: func() []string {
+		var out []string
+		for num, full := range mvmntv1.EventType_name {
+			if num != int32(mvmntv1.EventType_EVENT_TYPE_UNSPECIFIED) {
+				out = append(out, strings.TrimPrefix(full, "EVENT_TYPE_"))
+			}
+		}
+		slices.Sort(out)
+		return out
+	}(),
+}
+
+// expandPrefix returns the subjects of the documented types of providers that prefix pattern p
+// matches. A provider without documented types is refused when named, and skipped when the
+// filter names no provider; a pattern that matches no documented type is refused.
+func expandPrefix(p string, providers []hookstreamv1.Provider, named bool) ([]string, error) {
+	var out []string
+	for _, prov := range providers {
+		types, ok := documentedTypes[prov]
+		if !ok {
+			if named {
+				return nil, fmt.Errorf("%w: type pattern %q: prefix patterns need a provider with documented types (mvmnt), not %s", ErrBadFilter, p, providerToken(prov))
+			}
+			continue
+		}
+		for _, typ := range types {
+			if matchPattern(p, typ) {
+				out = append(out, EventsSubjectPrefix+"."+providerToken(prov)+"."+typ)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: type pattern %q matches no documented type", ErrBadFilter, p)
+	}
+	return out, nil
+}
+
+// isPrefixPattern reports whether p's last token ends in "*" after at least one other character
+// ("SHIPMENT_*"); checkPattern has accepted p.
+func isPrefixPattern(p string) bool {
+	last := p[strings.LastIndexByte(p, '.')+1:]
+	return len(last) > 1 && strings.HasSuffix(last, "*")
+}
+
+// matchPattern reports whether the "."-separated tokens of typ match pattern p token by token:
+// "*" any one token, ">" the rest, "X*" any token starting with X, anything else itself.
+func matchPattern(p, typ string) bool {
+	pt, tt := strings.Split(p, "."), strings.Split(typ, ".")
+	for i, t := range pt {
+		switch {
+		case t == ">":
+			return len(tt) > i
+		case i >= len(tt):
+			return false
+		case t == "*":
+		case len(t) > 1 && strings.HasSuffix(t, "*"):
+			if !strings.HasPrefix(tt[i], strings.TrimSuffix(t, "*")) {
+				return false
+			}
+		case t != tt[i]:
+			return false
+		}
+	}
+	return len(pt) == len(tt)
+}
+
+// checkPattern accepts type patterns of "."-separated tokens, "*" for one token, ">" as the
+// last token for the rest, and a last token of a prefix and "*" ("SHIPMENT_*") for every
+// documented type starting with that prefix. A wildcard anywhere else in a token ("*FOO",
+// "SHIP*MENT") is refused.
 func checkPattern(p string) error {
 	if p == "" {
 		return fmt.Errorf("%w: empty type pattern", ErrBadFilter)
 	}
 	tokens := strings.Split(p, ".")
 	for i, t := range tokens {
+		last := i == len(tokens)-1
 		switch {
 		case t == "":
 			return fmt.Errorf("%w: type pattern %q has an empty token", ErrBadFilter, p)
-		case t == ">" && i != len(tokens)-1:
+		case t == ">" && !last:
 			return fmt.Errorf("%w: type pattern %q: \">\" must be the last token", ErrBadFilter, p)
-		case t != "*" && t != ">" && strings.ContainsAny(t, "*> \t\r\n"):
+		case t == "*" || t == ">":
+		case strings.ContainsAny(t, "> \t\r\n"):
 			return fmt.Errorf("%w: type pattern %q: wildcards must be whole tokens", ErrBadFilter, p)
+		case strings.Contains(strings.TrimSuffix(t, "*"), "*") || (strings.HasSuffix(t, "*") && !last):
+			return fmt.Errorf("%w: type pattern %q: \"*\" inside a token must end the last token", ErrBadFilter, p)
 		}
 	}
 	return nil

@@ -502,21 +502,7 @@ func TestTailGetList(t *testing.T) {
 	}
 
 	// Pages of 2, moveapi only.
-	var listed []string
-	req := &hookstreamv1.ListEventsRequest{PageSize: 2, Filter: &hookstreamv1.EventFilter{Providers: []hookstreamv1.Provider{hookstreamv1.Provider_PROVIDER_MOVEAPI}}}
-	for range 10 {
-		page, err := e.client.ListEvents(context.Background(), req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ev := range page.GetEvents() {
-			listed = append(listed, ev.GetId())
-		}
-		if page.GetNextPageToken() == "" {
-			break
-		}
-		req.PageToken = page.GetNextPageToken()
-	}
+	listed := e.listAll(t, &hookstreamv1.EventFilter{Providers: []hookstreamv1.Provider{hookstreamv1.Provider_PROVIDER_MOVEAPI}})
 	if fmt.Sprint(listed) != fmt.Sprint(ids) {
 		t.Errorf("listed %v, want %v", listed, ids)
 	}

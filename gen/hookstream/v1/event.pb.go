@@ -472,6 +472,16 @@ type EventFilter struct {
 	// matched token by token, tokens being separated by "."; "*" matches one token and ">" (last
 	// token only) one or more: "job.state.*", "ugc.>", "SHIPMENT_DELIVERED". Empty means every
 	// type.
+	//
+	// A last token of a prefix and "*" is a prefix pattern: "SHIPMENT_*" matches SHIPMENT_CREATED
+	// and SHIPMENT_DELIVERED but not CARRIER_UPDATED. It matches the documented types only, which
+	// today are MVMNT's (the mvmnt.v1.EventType enum, without its EVENT_TYPE_ prefix): an MVMNT
+	// event of a type hookstream does not know is selected by its exact name or "*", never by a
+	// prefix. A prefix pattern with no provider named applies to MVMNT alone; naming a provider
+	// whose types are not a documented set (Move API, Movement, listener) with a prefix pattern is
+	// refused, as is a prefix pattern matching no documented type. A "*" anywhere else in a token
+	// ("*FOO", "SHIP*MENT", "job.sta*.started"), an empty pattern or an empty token is refused
+	// with INVALID_ARGUMENT naming the pattern.
 	Types         []string `protobuf:"bytes,2,rep,name=types,proto3" json:"types,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
