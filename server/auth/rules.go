@@ -53,6 +53,8 @@ var rules = map[string]need{
 	hookstreamv1.QuarantineService_ListEntries_FullMethodName:  {perm: PermAdmin},
 	hookstreamv1.QuarantineService_GetEntry_FullMethodName:     {perm: PermAdmin},
 	hookstreamv1.QuarantineService_RedriveEntry_FullMethodName: {perm: PermAdmin},
+	hookstreamv1.QuarantineService_DeleteEntry_FullMethodName:  {perm: PermAdmin},
+	hookstreamv1.QuarantineService_PurgeEntries_FullMethodName: {perm: PermAdmin},
 
 	hookstreamv1.WebhookService_ReceiveMoveApiWebhook_FullMethodName:  {perm: PermProduce, provider: hookstreamv1.Provider_PROVIDER_MOVEAPI},
 	hookstreamv1.WebhookService_ReceiveMovementWebhook_FullMethodName: {perm: PermProduce, provider: hookstreamv1.Provider_PROVIDER_MOVEMENT},

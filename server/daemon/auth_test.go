@@ -26,6 +26,7 @@ import (
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/google/go-cmp/cmp"
@@ -309,6 +310,17 @@ func (e *secured) rules(t *testing.T) []rpcRule {
 		{name: "redrive_entry", with: "admin", without: "consumer", want: codes.NotFound, method: "POST", path: "/v1/quarantine/" + unknownEntry + ":redrive", status: 404,
 			call: func(ctx context.Context, conn *grpc.ClientConn) error {
 				_, err := quarantine(conn).RedriveEntry(ctx, &hookstreamv1.RedriveEntryRequest{Id: unknownEntry})
+				return err
+			}},
+		{name: "delete_entry", with: "admin", without: "reader", want: codes.NotFound, method: "DELETE", path: "/v1/quarantine/" + unknownEntry, status: 404,
+			call: func(ctx context.Context, conn *grpc.ClientConn) error {
+				_, err := quarantine(conn).DeleteEntry(ctx, &hookstreamv1.DeleteEntryRequest{Id: unknownEntry})
+				return err
+			}},
+		// Purges only entries older than 1970-01-01T00:00:01Z: none, whatever other rows quarantined.
+		{name: "purge_entries", with: "admin", without: "consumer", want: codes.OK, method: "POST", path: "/v1/quarantine:purge?quarantined_before=1970-01-01T00:00:01Z", status: 200,
+			call: func(ctx context.Context, conn *grpc.ClientConn) error {
+				_, err := quarantine(conn).PurgeEntries(ctx, &hookstreamv1.PurgeEntriesRequest{QuarantinedBefore: timestamppb.New(time.Unix(1, 0))})
 				return err
 			}},
 		{name: "produce_moveapi", with: "producer", without: "mover", want: codes.OK, call: func(ctx context.Context, conn *grpc.ClientConn) error {

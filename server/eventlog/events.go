@@ -243,8 +243,8 @@ func (l *Log) EntryID(ctx context.Context, seq uint64) (string, error) {
 	return m.Header.Get(IDHeader), nil
 }
 
-// DeleteEntry removes the quarantine entry at seq (a redriven entry). Errors wrap
-// ErrUnavailable.
+// DeleteEntry removes the quarantine entry at seq (a redriven, deleted or purged entry); an entry
+// already gone is no error. Errors wrap ErrUnavailable.
 func (l *Log) DeleteEntry(ctx context.Context, seq uint64) error {
 	s, err := l.js.Stream(ctx, QuarantineStream)
 	if err != nil {

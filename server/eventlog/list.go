@@ -276,3 +276,32 @@ func (l *Log) SequenceAt(ctx context.Context, t time.Time) (uint64, error) {
 	}
 	return 0, nil
 }
+
+// purgePage is how many quarantine messages PurgeEntries reads at a time.
+const purgePage = 256
+
+// PurgeEntries removes the quarantine entries on subject (EntrySubject) stored before before
+// (any time when before is zero) and returns how many it removed. It reads the stream a page at
+// a time with direct gets and deletes entries one by one, so entries quarantined while it runs
+// are kept unless they match. Errors wrap ErrUnavailable; what was removed before an error
+// stays removed.
+func (l *Log) PurgeEntries(ctx context.Context, subject string, before time.Time) (uint64, error) {
+	var purged uint64
+	for from := uint64(1); from != 0; {
+		msgs, next, err := l.read(ctx, QuarantineStream, []string{subject}, from, purgePage, 1<<30)
+		if err != nil {
+			return purged, err
+		}
+		for _, m := range msgs {
+			if !before.IsZero() && !m.Time.Before(before) {
+				continue
+			}
+			if err := l.DeleteEntry(ctx, m.Sequence); err != nil {
+				return purged, err
+			}
+			purged++
+		}
+		from = next
+	}
+	return purged, nil
+}

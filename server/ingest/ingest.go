@@ -63,6 +63,11 @@ type Delivery struct {
 	ListenerID string
 	// DedupID is a listener notification's dedup id from its configured header; empty without.
 	DedupID string
+	// Redriving is the id of the quarantine entry this delivery redrives (see Redelivery);
+	// empty for a delivery from a provider. What a redrive still rejects is answered as usual
+	// (INVALID_ARGUMENT, or a quarantined receipt naming this entry) but not quarantined again:
+	// the entry it came from is still there, so a failed redrive leaves the quarantine as it was.
+	Redriving string
 }
 
 type deliveryKey struct{}

@@ -181,6 +181,12 @@ func (s *Service) quarantine(ctx context.Context, in incoming, parts []part, rec
 	if len(entries) == 0 {
 		return nil
 	}
+	if in.d.Redriving != "" {
+		for j, e := range entries {
+			receipts[at[j]] = quarantinedReceipt(in.d.Redriving, e)
+		}
+		return nil
+	}
 	results, err := s.log.Quarantine(ctx, entries...)
 	if err != nil {
 		return s.appendError(err)
@@ -196,14 +202,19 @@ func (s *Service) quarantine(ctx context.Context, in incoming, parts []part, rec
 				return s.appendError(err)
 			}
 		}
-		rec := &hookstreamv1.Receipt{Outcome: hookstreamv1.Receipt_OUTCOME_QUARANTINED, QuarantineEntryId: id}
-		vs := entries[j].GetViolations()
-		for _, v := range vs[:min(len(vs), receiptViolations)] {
-			rec.Violations = append(rec.Violations, &hookstreamv1.Receipt_Violation{Field: v.GetField(), Rule: v.GetRule(), Message: v.GetMessage()})
-		}
-		receipts[at[j]] = rec
+		receipts[at[j]] = quarantinedReceipt(id, entries[j])
 	}
 	return nil
+}
+
+// quarantinedReceipt is the receipt of a rejected part kept in the quarantine entry id.
+func quarantinedReceipt(id string, e *hookstreamv1.QuarantineEntry) *hookstreamv1.Receipt {
+	rec := &hookstreamv1.Receipt{Outcome: hookstreamv1.Receipt_OUTCOME_QUARANTINED, QuarantineEntryId: id}
+	vs := e.GetViolations()
+	for _, v := range vs[:min(len(vs), receiptViolations)] {
+		rec.Violations = append(rec.Violations, &hookstreamv1.Receipt_Violation{Field: v.GetField(), Rule: v.GetRule(), Message: v.GetMessage()})
+	}
+	return rec
 }
 
 // appendError is the answer to an append the log did not take: each cause its own code, with a
@@ -285,6 +296,7 @@ func Redelivery(e *hookstreamv1.QuarantineEntry) Delivery {
 		WebhookID:  h[HeaderWebhookID],
 		ListenerID: h[HeaderListenerID],
 		DedupID:    h[HeaderDedupID],
+		Redriving:  e.GetId(),
 	}
 	if e.ItemIndex != nil {
 		d.Raw = mvmntItemDelivery(e.GetDeliverySentAt(), e.GetRaw())

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -104,11 +105,12 @@ func (s *Service) find(ctx context.Context, id string) (*hookstreamv1.Quarantine
 }
 
 // RedriveEntry implements hookstreamv1.QuarantineServiceServer. A rejected payload goes through
-// the ingestion core again, exactly as it came from its provider (ingest.Redelivery); a dead
-// letter is stored again as a new event (with its own id and the dedup key "redrive:<entry
-// id>"), so it reaches every group whose filter matches, its own included. On success the entry
-// leaves the quarantine; when the payload is still rejected, the core's answer is returned and
-// the entry stays (a retry of the same bytes is not quarantined twice).
+// the ingestion core again, exactly as it came from its provider (ingest.Redelivery, which tells
+// the core not to quarantine what it still rejects); a dead letter is stored again as a new event
+// (with its own id and the dedup key "redrive:<entry id>"), so it reaches every group whose
+// filter matches, its own included. On success the entry leaves the quarantine and is answered
+// with redriven_at and its receipts; when the payload is still rejected the core's answer is
+// returned and the quarantine is left as it was.
 func (s *Service) RedriveEntry(ctx context.Context, req *hookstreamv1.RedriveEntryRequest) (*hookstreamv1.RedriveEntryResponse, error) {
 	if err := validate.Request(req); err != nil {
 		return nil, err
@@ -138,6 +140,39 @@ func (s *Service) RedriveEntry(ctx context.Context, req *hookstreamv1.RedriveEnt
 	entry.RedrivenAt = timestamppb.Now()
 	entry.RedriveReceipts = receipts
 	return &hookstreamv1.RedriveEntryResponse{Entry: entry, Receipts: receipts}, nil
+}
+
+// DeleteEntry implements hookstreamv1.QuarantineServiceServer.
+func (s *Service) DeleteEntry(ctx context.Context, req *hookstreamv1.DeleteEntryRequest) (*hookstreamv1.DeleteEntryResponse, error) {
+	if err := validate.Request(req); err != nil {
+		return nil, err
+	}
+	entry, seq, err := s.find(ctx, req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.log.DeleteEntry(ctx, seq); err != nil {
+		return nil, status.Error(codes.Unavailable, "event log unavailable, retry later")
+	}
+	return &hookstreamv1.DeleteEntryResponse{Entry: entry}, nil
+}
+
+// PurgeEntries implements hookstreamv1.QuarantineServiceServer. On an error part of the
+// matching entries may be removed already; purging again removes the rest.
+func (s *Service) PurgeEntries(ctx context.Context, req *hookstreamv1.PurgeEntriesRequest) (*hookstreamv1.PurgeEntriesResponse, error) {
+	if err := validate.Request(req); err != nil {
+		return nil, err
+	}
+	var before time.Time
+	if req.GetQuarantinedBefore() != nil {
+		before = req.GetQuarantinedBefore().AsTime()
+	}
+	n, err := s.log.PurgeEntries(ctx, eventlog.EntrySubject(req.GetProvider(), req.GetReason()), before)
+	if err != nil {
+		s.logger.Warn("purge stopped", "purged", n, "err", err)
+		return nil, status.Error(codes.Unavailable, "event log unavailable, retry later")
+	}
+	return &hookstreamv1.PurgeEntriesResponse{Purged: n}, nil
 }
 
 // violationText names a quarantined receipt's first violation, for the redrive's answer.

@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/testing/protocmp"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -226,5 +228,137 @@ func TestRedriveEachKind(t *testing.T) {
 				t.Errorf("redriven entry: got %v, want NotFound", err)
 			}
 		})
+	}
+}
+
+// TestFailedRedriveChangesNothing redrives entries still rejected that were put in the
+// quarantine directly (no dedup key, as an entry older than the duplicate window looks): the
+// answer is INVALID_ARGUMENT with the violations, and the quarantine holds exactly what it held,
+// the entry itself still there, with no second entry made by the redrive.
+func TestFailedRedriveChangesNothing(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name  string
+		entry *hookstreamv1.QuarantineEntry
+	}{
+		{name: "malformed_moveapi_body", entry: &hookstreamv1.QuarantineEntry{
+			Provider: hookstreamv1.Provider_PROVIDER_MOVEAPI, Reason: hookstreamv1.QuarantineEntry_REASON_MALFORMED,
+			Source: "/webhooks/moveapi", Raw: []byte(`not json`), Headers: map[string]string{ingest.HeaderWebhookID: "msg_bad"},
+		}},
+		{name: "invalid_mvmnt_delivery", entry: &hookstreamv1.QuarantineEntry{
+			Provider: hookstreamv1.Provider_PROVIDER_MVMNT, Reason: hookstreamv1.QuarantineEntry_REASON_INVALID,
+			Source: "/webhooks/mvmnt", Raw: []byte(`{"sentAt":"2025-01-15T14:30:00Z","events":[]}`),
+		}},
+		{name: "invalid_mvmnt_item", entry: &hookstreamv1.QuarantineEntry{
+			Provider: hookstreamv1.Provider_PROVIDER_MVMNT, Reason: hookstreamv1.QuarantineEntry_REASON_INVALID,
+			Source: "/webhooks/mvmnt", Raw: []byte(`{"event":"SHIPMENT_BOOKED","timestamp":"not a time","data":{}}`),
+			ItemIndex: new(uint32), DeliverySentAt: timestamppb.Now(),
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env := testenv.Services(t, testenv.OpenLog(t))
+			ctx := context.Background()
+			tt.entry.Id = uuid.Must(uuid.NewV7()).String()
+			tt.entry.ReceivedAt = timestamppb.Now()
+			put(t, env.Log, tt.entry)
+			before := testenv.Entries(t, env.Log)
+			for range 2 {
+				_, err := env.Quarantine.RedriveEntry(ctx, &hookstreamv1.RedriveEntryRequest{Id: tt.entry.GetId()})
+				if status.Code(err) != codes.InvalidArgument || status.Convert(err).Message() == "" {
+					t.Fatalf("redrive: got %v, want InvalidArgument naming the violations", err)
+				}
+			}
+			if diff := cmp.Diff(before, testenv.Entries(t, env.Log), protocmp.Transform()); diff != "" {
+				t.Errorf("quarantine after failed redrives (-before +after):\n%s", diff)
+			}
+			if n := len(testenv.Stored(t, env.Log)); n != 0 {
+				t.Errorf("got %d events stored, want none", n)
+			}
+		})
+	}
+}
+
+// TestRedrivenEntryLeaves redrives an entry valid now: the answer carries the entry with
+// redriven_at and the receipts, the entry leaves the quarantine, and a second redrive is
+// NOT_FOUND with nothing stored twice.
+func TestRedrivenEntryLeaves(t *testing.T) {
+	t.Parallel()
+	env := testenv.Services(t, testenv.OpenLog(t))
+	ctx := context.Background()
+	id := uuid.Must(uuid.NewV7()).String()
+	put(t, env.Log, &hookstreamv1.QuarantineEntry{
+		Id: id, Reason: hookstreamv1.QuarantineEntry_REASON_INVALID, Provider: hookstreamv1.Provider_PROVIDER_LISTENER,
+		Source: "/webhooks/v1/listeners/" + testenv.ListenerID + "/notify", Raw: []byte(`{"event_type":"incident.created"}`),
+		Headers: map[string]string{ingest.HeaderListenerID: testenv.ListenerID, ingest.HeaderDedupID: "evt-9"}, ReceivedAt: timestamppb.Now(),
+	})
+	resp, err := env.Quarantine.RedriveEntry(ctx, &hookstreamv1.RedriveEntryRequest{Id: id})
+	if err != nil {
+		t.Fatalf("redrive: %v", err)
+	}
+	if resp.GetEntry().GetId() != id || resp.GetEntry().GetRedrivenAt() == nil || len(resp.GetEntry().GetRedriveReceipts()) != 1 {
+		t.Errorf("got entry %v, want %s with redriven_at and one receipt", resp.GetEntry(), id)
+	}
+	if n := len(testenv.Entries(t, env.Log)); n != 0 {
+		t.Errorf("got %d entries after the redrive, want 0", n)
+	}
+	if _, err := env.Quarantine.RedriveEntry(ctx, &hookstreamv1.RedriveEntryRequest{Id: id}); status.Code(err) != codes.NotFound {
+		t.Errorf("second redrive: got %v, want NotFound", err)
+	}
+	if n := len(testenv.Stored(t, env.Log)); n != 1 {
+		t.Errorf("got %d events stored, want 1", n)
+	}
+}
+
+// TestDeleteAndPurge deletes one entry by id and purges by provider, reason and age, checking
+// the count answered and what the quarantine still holds after each.
+func TestDeleteAndPurge(t *testing.T) {
+	t.Parallel()
+	env := testenv.Services(t, testenv.OpenLog(t))
+	ctx := context.Background()
+	mk := func(p hookstreamv1.Provider, r hookstreamv1.QuarantineEntry_Reason) string {
+		id := uuid.Must(uuid.NewV7()).String()
+		put(t, env.Log, &hookstreamv1.QuarantineEntry{Id: id, Reason: r, Provider: p, Raw: []byte(`x`), ReceivedAt: timestamppb.Now()})
+		return id
+	}
+	mv, inv, dead := hookstreamv1.Provider_PROVIDER_MOVEAPI, hookstreamv1.QuarantineEntry_REASON_INVALID, hookstreamv1.QuarantineEntry_REASON_DEAD_LETTER
+	old := []string{mk(mv, inv), mk(mv, dead), mk(hookstreamv1.Provider_PROVIDER_MVMNT, inv), mk(hookstreamv1.Provider_PROVIDER_MVMNT, dead)}
+	time.Sleep(10 * time.Millisecond)
+	cut := timestamppb.Now()
+	time.Sleep(10 * time.Millisecond)
+	recent := mk(mv, inv)
+
+	if resp, err := env.Quarantine.DeleteEntry(ctx, &hookstreamv1.DeleteEntryRequest{Id: old[0]}); err != nil || resp.GetEntry().GetId() != old[0] {
+		t.Fatalf("delete: got %v %v, want entry %s", resp, err, old[0])
+	}
+	if _, err := env.Quarantine.DeleteEntry(ctx, &hookstreamv1.DeleteEntryRequest{Id: old[0]}); status.Code(err) != codes.NotFound {
+		t.Errorf("delete again: got %v, want NotFound", err)
+	}
+	ids := func() []string {
+		var out []string
+		for _, e := range testenv.Entries(t, env.Log) {
+			out = append(out, e.GetId())
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name string
+		req  *hookstreamv1.PurgeEntriesRequest
+		want uint64
+		left []string
+	}{
+		{name: "older_than_all", req: &hookstreamv1.PurgeEntriesRequest{QuarantinedBefore: timestamppb.New(time.Unix(1, 0))}, want: 0, left: []string{old[1], old[2], old[3], recent}},
+		{name: "provider_and_reason", req: &hookstreamv1.PurgeEntriesRequest{Provider: mv, Reason: dead}, want: 1, left: []string{old[2], old[3], recent}},
+		{name: "older_than_cut", req: &hookstreamv1.PurgeEntriesRequest{Reason: inv, QuarantinedBefore: cut}, want: 1, left: []string{old[3], recent}},
+		{name: "everything", req: &hookstreamv1.PurgeEntriesRequest{}, want: 2, left: nil},
+	} {
+		// Sequential: each step purges from what the one before left.
+		resp, err := env.Quarantine.PurgeEntries(ctx, tt.req)
+		if err != nil || resp.GetPurged() != tt.want {
+			t.Errorf("%s: got %v %v, want %d purged", tt.name, resp, err, tt.want)
+		}
+		if diff := cmp.Diff(tt.left, ids()); diff != "" {
+			t.Errorf("%s: entries left (-want +got):\n%s", tt.name, diff)
+		}
 	}
 }

@@ -115,9 +115,10 @@ type QuarantineEntry struct {
 	ConsumerGroup string `protobuf:"bytes,13,opt,name=consumer_group,json=consumerGroup,proto3" json:"consumer_group,omitempty"`
 	// How many times it was delivered to that group (REASON_DEAD_LETTER).
 	DeliveryAttempts uint32 `protobuf:"varint,14,opt,name=delivery_attempts,json=deliveryAttempts,proto3" json:"delivery_attempts,omitempty"`
-	// When it was last redriven successfully; unset if never.
+	// When it was redriven successfully. Set only in RedriveEntryResponse.entry: a redriven entry
+	// leaves the quarantine, so a stored entry never has it.
 	RedrivenAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=redriven_at,json=redrivenAt,proto3" json:"redriven_at,omitempty"`
-	// The receipts of the events stored by the last successful redrive.
+	// The receipts of the events stored by the redrive (set with redriven_at).
 	RedriveReceipts []*Receipt `protobuf:"bytes,16,rep,name=redrive_receipts,json=redriveReceipts,proto3" json:"redrive_receipts,omitempty"`
 	// The key retries of the same rejected payload are recognised by (a digest of its bytes and
 	// where it came from): a retry inside the duplicate window is not quarantined twice. Empty for
@@ -681,6 +682,209 @@ func (x *RedriveEntryResponse) GetReceipts() []*Receipt {
 	return nil
 }
 
+// DeleteEntryRequest names the entry to remove.
+type DeleteEntryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entry's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteEntryRequest) Reset() {
+	*x = DeleteEntryRequest{}
+	mi := &file_hookstream_v1_quarantine_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteEntryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteEntryRequest) ProtoMessage() {}
+
+func (x *DeleteEntryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_v1_quarantine_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteEntryRequest.ProtoReflect.Descriptor instead.
+func (*DeleteEntryRequest) Descriptor() ([]byte, []int) {
+	return file_hookstream_v1_quarantine_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *DeleteEntryRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// DeleteEntryResponse is the outcome of a removal.
+type DeleteEntryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entry removed, as it was stored.
+	Entry         *QuarantineEntry `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteEntryResponse) Reset() {
+	*x = DeleteEntryResponse{}
+	mi := &file_hookstream_v1_quarantine_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteEntryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteEntryResponse) ProtoMessage() {}
+
+func (x *DeleteEntryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_v1_quarantine_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteEntryResponse.ProtoReflect.Descriptor instead.
+func (*DeleteEntryResponse) Descriptor() ([]byte, []int) {
+	return file_hookstream_v1_quarantine_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DeleteEntryResponse) GetEntry() *QuarantineEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+// PurgeEntriesRequest selects the entries to remove; every filter set must match.
+type PurgeEntriesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only entries of this provider; PROVIDER_UNSPECIFIED for all.
+	Provider Provider `protobuf:"varint,1,opt,name=provider,proto3,enum=hookstream.v1.Provider" json:"provider,omitempty"`
+	// Only entries with this reason; REASON_UNSPECIFIED for all.
+	Reason QuarantineEntry_Reason `protobuf:"varint,2,opt,name=reason,proto3,enum=hookstream.v1.QuarantineEntry_Reason" json:"reason,omitempty"`
+	// Only entries quarantined before this time (the time the quarantine stored them); unset for
+	// any time.
+	QuarantinedBefore *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=quarantined_before,json=quarantinedBefore,proto3" json:"quarantined_before,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *PurgeEntriesRequest) Reset() {
+	*x = PurgeEntriesRequest{}
+	mi := &file_hookstream_v1_quarantine_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeEntriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeEntriesRequest) ProtoMessage() {}
+
+func (x *PurgeEntriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_v1_quarantine_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeEntriesRequest.ProtoReflect.Descriptor instead.
+func (*PurgeEntriesRequest) Descriptor() ([]byte, []int) {
+	return file_hookstream_v1_quarantine_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PurgeEntriesRequest) GetProvider() Provider {
+	if x != nil {
+		return x.Provider
+	}
+	return Provider_PROVIDER_UNSPECIFIED
+}
+
+func (x *PurgeEntriesRequest) GetReason() QuarantineEntry_Reason {
+	if x != nil {
+		return x.Reason
+	}
+	return QuarantineEntry_REASON_UNSPECIFIED
+}
+
+func (x *PurgeEntriesRequest) GetQuarantinedBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.QuarantinedBefore
+	}
+	return nil
+}
+
+// PurgeEntriesResponse says how much was removed.
+type PurgeEntriesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many entries were removed.
+	Purged        uint64 `protobuf:"varint,1,opt,name=purged,proto3" json:"purged,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeEntriesResponse) Reset() {
+	*x = PurgeEntriesResponse{}
+	mi := &file_hookstream_v1_quarantine_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeEntriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeEntriesResponse) ProtoMessage() {}
+
+func (x *PurgeEntriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_v1_quarantine_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeEntriesResponse.ProtoReflect.Descriptor instead.
+func (*PurgeEntriesResponse) Descriptor() ([]byte, []int) {
+	return file_hookstream_v1_quarantine_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *PurgeEntriesResponse) GetPurged() uint64 {
+	if x != nil {
+		return x.Purged
+	}
+	return 0
+}
+
 var File_hookstream_v1_quarantine_service_proto protoreflect.FileDescriptor
 
 const file_hookstream_v1_quarantine_service_proto_rawDesc = "" +
@@ -744,11 +948,23 @@ const file_hookstream_v1_quarantine_service_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"\x80\x01\n" +
 	"\x14RedriveEntryResponse\x124\n" +
 	"\x05entry\x18\x01 \x01(\v2\x1e.hookstream.v1.QuarantineEntryR\x05entry\x122\n" +
-	"\breceipts\x18\x02 \x03(\v2\x16.hookstream.v1.ReceiptR\breceipts2\xe9\x02\n" +
+	"\breceipts\x18\x02 \x03(\v2\x16.hookstream.v1.ReceiptR\breceipts\".\n" +
+	"\x12DeleteEntryRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"K\n" +
+	"\x13DeleteEntryResponse\x124\n" +
+	"\x05entry\x18\x01 \x01(\v2\x1e.hookstream.v1.QuarantineEntryR\x05entry\"\xd4\x01\n" +
+	"\x13PurgeEntriesRequest\x123\n" +
+	"\bprovider\x18\x01 \x01(\x0e2\x17.hookstream.v1.ProviderR\bprovider\x12=\n" +
+	"\x06reason\x18\x02 \x01(\x0e2%.hookstream.v1.QuarantineEntry.ReasonR\x06reason\x12I\n" +
+	"\x12quarantined_before\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x11quarantinedBefore\".\n" +
+	"\x14PurgeEntriesResponse\x12\x16\n" +
+	"\x06purged\x18\x01 \x01(\x04R\x06purged2\xd3\x04\n" +
 	"\x11QuarantineService\x12l\n" +
 	"\vListEntries\x12!.hookstream.v1.ListEntriesRequest\x1a\".hookstream.v1.ListEntriesResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/quarantine\x12h\n" +
 	"\bGetEntry\x12\x1e.hookstream.v1.GetEntryRequest\x1a\x1f.hookstream.v1.GetEntryResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/quarantine/{id}\x12|\n" +
-	"\fRedriveEntry\x12\".hookstream.v1.RedriveEntryRequest\x1a#.hookstream.v1.RedriveEntryResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x1b/v1/quarantine/{id}:redriveBAZ?github.com/hookstream/hookstream/gen/hookstream/v1;hookstreamv1b\x06proto3"
+	"\fRedriveEntry\x12\".hookstream.v1.RedriveEntryRequest\x1a#.hookstream.v1.RedriveEntryResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x1b/v1/quarantine/{id}:redrive\x12q\n" +
+	"\vDeleteEntry\x12!.hookstream.v1.DeleteEntryRequest\x1a\".hookstream.v1.DeleteEntryResponse\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/quarantine/{id}\x12u\n" +
+	"\fPurgeEntries\x12\".hookstream.v1.PurgeEntriesRequest\x1a#.hookstream.v1.PurgeEntriesResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x14/v1/quarantine:purgeBAZ?github.com/hookstream/hookstream/gen/hookstream/v1;hookstreamv1b\x06proto3"
 
 var (
 	file_hookstream_v1_quarantine_service_proto_rawDescOnce sync.Once
@@ -763,7 +979,7 @@ func file_hookstream_v1_quarantine_service_proto_rawDescGZIP() []byte {
 }
 
 var file_hookstream_v1_quarantine_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hookstream_v1_quarantine_service_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_hookstream_v1_quarantine_service_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_hookstream_v1_quarantine_service_proto_goTypes = []any{
 	(QuarantineEntry_Reason)(0),   // 0: hookstream.v1.QuarantineEntry.Reason
 	(*QuarantineEntry)(nil),       // 1: hookstream.v1.QuarantineEntry
@@ -774,40 +990,52 @@ var file_hookstream_v1_quarantine_service_proto_goTypes = []any{
 	(*GetEntryResponse)(nil),      // 6: hookstream.v1.GetEntryResponse
 	(*RedriveEntryRequest)(nil),   // 7: hookstream.v1.RedriveEntryRequest
 	(*RedriveEntryResponse)(nil),  // 8: hookstream.v1.RedriveEntryResponse
-	nil,                           // 9: hookstream.v1.QuarantineEntry.HeadersEntry
-	(Provider)(0),                 // 10: hookstream.v1.Provider
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
-	(*Event)(nil),                 // 12: hookstream.v1.Event
-	(*Receipt)(nil),               // 13: hookstream.v1.Receipt
+	(*DeleteEntryRequest)(nil),    // 9: hookstream.v1.DeleteEntryRequest
+	(*DeleteEntryResponse)(nil),   // 10: hookstream.v1.DeleteEntryResponse
+	(*PurgeEntriesRequest)(nil),   // 11: hookstream.v1.PurgeEntriesRequest
+	(*PurgeEntriesResponse)(nil),  // 12: hookstream.v1.PurgeEntriesResponse
+	nil,                           // 13: hookstream.v1.QuarantineEntry.HeadersEntry
+	(Provider)(0),                 // 14: hookstream.v1.Provider
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*Event)(nil),                 // 16: hookstream.v1.Event
+	(*Receipt)(nil),               // 17: hookstream.v1.Receipt
 }
 var file_hookstream_v1_quarantine_service_proto_depIdxs = []int32{
 	0,  // 0: hookstream.v1.QuarantineEntry.reason:type_name -> hookstream.v1.QuarantineEntry.Reason
 	2,  // 1: hookstream.v1.QuarantineEntry.violations:type_name -> hookstream.v1.FieldViolation
-	10, // 2: hookstream.v1.QuarantineEntry.provider:type_name -> hookstream.v1.Provider
-	9,  // 3: hookstream.v1.QuarantineEntry.headers:type_name -> hookstream.v1.QuarantineEntry.HeadersEntry
-	11, // 4: hookstream.v1.QuarantineEntry.received_at:type_name -> google.protobuf.Timestamp
-	11, // 5: hookstream.v1.QuarantineEntry.quarantined_at:type_name -> google.protobuf.Timestamp
-	12, // 6: hookstream.v1.QuarantineEntry.event:type_name -> hookstream.v1.Event
-	11, // 7: hookstream.v1.QuarantineEntry.redriven_at:type_name -> google.protobuf.Timestamp
-	13, // 8: hookstream.v1.QuarantineEntry.redrive_receipts:type_name -> hookstream.v1.Receipt
-	11, // 9: hookstream.v1.QuarantineEntry.delivery_sent_at:type_name -> google.protobuf.Timestamp
-	10, // 10: hookstream.v1.ListEntriesRequest.provider:type_name -> hookstream.v1.Provider
+	14, // 2: hookstream.v1.QuarantineEntry.provider:type_name -> hookstream.v1.Provider
+	13, // 3: hookstream.v1.QuarantineEntry.headers:type_name -> hookstream.v1.QuarantineEntry.HeadersEntry
+	15, // 4: hookstream.v1.QuarantineEntry.received_at:type_name -> google.protobuf.Timestamp
+	15, // 5: hookstream.v1.QuarantineEntry.quarantined_at:type_name -> google.protobuf.Timestamp
+	16, // 6: hookstream.v1.QuarantineEntry.event:type_name -> hookstream.v1.Event
+	15, // 7: hookstream.v1.QuarantineEntry.redriven_at:type_name -> google.protobuf.Timestamp
+	17, // 8: hookstream.v1.QuarantineEntry.redrive_receipts:type_name -> hookstream.v1.Receipt
+	15, // 9: hookstream.v1.QuarantineEntry.delivery_sent_at:type_name -> google.protobuf.Timestamp
+	14, // 10: hookstream.v1.ListEntriesRequest.provider:type_name -> hookstream.v1.Provider
 	0,  // 11: hookstream.v1.ListEntriesRequest.reason:type_name -> hookstream.v1.QuarantineEntry.Reason
 	1,  // 12: hookstream.v1.ListEntriesResponse.entries:type_name -> hookstream.v1.QuarantineEntry
 	1,  // 13: hookstream.v1.GetEntryResponse.entry:type_name -> hookstream.v1.QuarantineEntry
 	1,  // 14: hookstream.v1.RedriveEntryResponse.entry:type_name -> hookstream.v1.QuarantineEntry
-	13, // 15: hookstream.v1.RedriveEntryResponse.receipts:type_name -> hookstream.v1.Receipt
-	3,  // 16: hookstream.v1.QuarantineService.ListEntries:input_type -> hookstream.v1.ListEntriesRequest
-	5,  // 17: hookstream.v1.QuarantineService.GetEntry:input_type -> hookstream.v1.GetEntryRequest
-	7,  // 18: hookstream.v1.QuarantineService.RedriveEntry:input_type -> hookstream.v1.RedriveEntryRequest
-	4,  // 19: hookstream.v1.QuarantineService.ListEntries:output_type -> hookstream.v1.ListEntriesResponse
-	6,  // 20: hookstream.v1.QuarantineService.GetEntry:output_type -> hookstream.v1.GetEntryResponse
-	8,  // 21: hookstream.v1.QuarantineService.RedriveEntry:output_type -> hookstream.v1.RedriveEntryResponse
-	19, // [19:22] is the sub-list for method output_type
-	16, // [16:19] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	17, // 15: hookstream.v1.RedriveEntryResponse.receipts:type_name -> hookstream.v1.Receipt
+	1,  // 16: hookstream.v1.DeleteEntryResponse.entry:type_name -> hookstream.v1.QuarantineEntry
+	14, // 17: hookstream.v1.PurgeEntriesRequest.provider:type_name -> hookstream.v1.Provider
+	0,  // 18: hookstream.v1.PurgeEntriesRequest.reason:type_name -> hookstream.v1.QuarantineEntry.Reason
+	15, // 19: hookstream.v1.PurgeEntriesRequest.quarantined_before:type_name -> google.protobuf.Timestamp
+	3,  // 20: hookstream.v1.QuarantineService.ListEntries:input_type -> hookstream.v1.ListEntriesRequest
+	5,  // 21: hookstream.v1.QuarantineService.GetEntry:input_type -> hookstream.v1.GetEntryRequest
+	7,  // 22: hookstream.v1.QuarantineService.RedriveEntry:input_type -> hookstream.v1.RedriveEntryRequest
+	9,  // 23: hookstream.v1.QuarantineService.DeleteEntry:input_type -> hookstream.v1.DeleteEntryRequest
+	11, // 24: hookstream.v1.QuarantineService.PurgeEntries:input_type -> hookstream.v1.PurgeEntriesRequest
+	4,  // 25: hookstream.v1.QuarantineService.ListEntries:output_type -> hookstream.v1.ListEntriesResponse
+	6,  // 26: hookstream.v1.QuarantineService.GetEntry:output_type -> hookstream.v1.GetEntryResponse
+	8,  // 27: hookstream.v1.QuarantineService.RedriveEntry:output_type -> hookstream.v1.RedriveEntryResponse
+	10, // 28: hookstream.v1.QuarantineService.DeleteEntry:output_type -> hookstream.v1.DeleteEntryResponse
+	12, // 29: hookstream.v1.QuarantineService.PurgeEntries:output_type -> hookstream.v1.PurgeEntriesResponse
+	25, // [25:30] is the sub-list for method output_type
+	20, // [20:25] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_hookstream_v1_quarantine_service_proto_init() }
@@ -824,7 +1052,7 @@ func file_hookstream_v1_quarantine_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hookstream_v1_quarantine_service_proto_rawDesc), len(file_hookstream_v1_quarantine_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,6 +22,8 @@ const (
 	QuarantineService_ListEntries_FullMethodName  = "/hookstream.v1.QuarantineService/ListEntries"
 	QuarantineService_GetEntry_FullMethodName     = "/hookstream.v1.QuarantineService/GetEntry"
 	QuarantineService_RedriveEntry_FullMethodName = "/hookstream.v1.QuarantineService/RedriveEntry"
+	QuarantineService_DeleteEntry_FullMethodName  = "/hookstream.v1.QuarantineService/DeleteEntry"
+	QuarantineService_PurgeEntries_FullMethodName = "/hookstream.v1.QuarantineService/PurgeEntries"
 )
 
 // QuarantineServiceClient is the client API for QuarantineService service.
@@ -40,10 +42,24 @@ type QuarantineServiceClient interface {
 	GetEntry(ctx context.Context, in *GetEntryRequest, opts ...grpc.CallOption) (*GetEntryResponse, error)
 	// RedriveEntry runs an entry through ingestion again: a rejected payload is converted and
 	// validated again (with the schemas now in force) and stored on success; a dead letter is
-	// delivered again to its consumer group. Fails with INVALID_ARGUMENT, naming the violations,
-	// when the payload is still rejected; the entry then stays.
+	// stored again as a new event (its own id, the dedup key "redrive:<entry id>"), which every
+	// group whose filter matches receives. On success the entry leaves the quarantine (the
+	// quarantine stream is append-only and entries are found by the time in their id, so an entry
+	// cannot be kept with redriven_at set): the response carries it with redriven_at and
+	// redrive_receipts, and a later GetEntry or RedriveEntry of it is NOT_FOUND. A redrive that
+	// fails changes nothing in the quarantine: when the payload is still rejected the answer is
+	// INVALID_ARGUMENT naming the violations, the entry stays as it was and no new entry is made.
 	// HTTP (internal API): POST /v1/quarantine/{id}:redrive.
 	RedriveEntry(ctx context.Context, in *RedriveEntryRequest, opts ...grpc.CallOption) (*RedriveEntryResponse, error)
+	// DeleteEntry removes one entry without redriving it; NOT_FOUND when it is unknown or no
+	// longer retained.
+	// HTTP (internal API): DELETE /v1/quarantine/{id}.
+	DeleteEntry(ctx context.Context, in *DeleteEntryRequest, opts ...grpc.CallOption) (*DeleteEntryResponse, error)
+	// PurgeEntries removes every entry that matches all of the request's filters (an empty request
+	// removes all entries) and returns how many it removed.
+	// HTTP (internal API): POST /v1/quarantine:purge, the filters as query parameters
+	// (e.g. ?reason=REASON_DEAD_LETTER&quarantined_before=2025-01-01T00:00:00Z).
+	PurgeEntries(ctx context.Context, in *PurgeEntriesRequest, opts ...grpc.CallOption) (*PurgeEntriesResponse, error)
 }
 
 type quarantineServiceClient struct {
@@ -84,6 +100,26 @@ func (c *quarantineServiceClient) RedriveEntry(ctx context.Context, in *RedriveE
 	return out, nil
 }
 
+func (c *quarantineServiceClient) DeleteEntry(ctx context.Context, in *DeleteEntryRequest, opts ...grpc.CallOption) (*DeleteEntryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteEntryResponse)
+	err := c.cc.Invoke(ctx, QuarantineService_DeleteEntry_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *quarantineServiceClient) PurgeEntries(ctx context.Context, in *PurgeEntriesRequest, opts ...grpc.CallOption) (*PurgeEntriesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PurgeEntriesResponse)
+	err := c.cc.Invoke(ctx, QuarantineService_PurgeEntries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QuarantineServiceServer is the server API for QuarantineService service.
 // All implementations must embed UnimplementedQuarantineServiceServer
 // for forward compatibility.
@@ -100,10 +136,24 @@ type QuarantineServiceServer interface {
 	GetEntry(context.Context, *GetEntryRequest) (*GetEntryResponse, error)
 	// RedriveEntry runs an entry through ingestion again: a rejected payload is converted and
 	// validated again (with the schemas now in force) and stored on success; a dead letter is
-	// delivered again to its consumer group. Fails with INVALID_ARGUMENT, naming the violations,
-	// when the payload is still rejected; the entry then stays.
+	// stored again as a new event (its own id, the dedup key "redrive:<entry id>"), which every
+	// group whose filter matches receives. On success the entry leaves the quarantine (the
+	// quarantine stream is append-only and entries are found by the time in their id, so an entry
+	// cannot be kept with redriven_at set): the response carries it with redriven_at and
+	// redrive_receipts, and a later GetEntry or RedriveEntry of it is NOT_FOUND. A redrive that
+	// fails changes nothing in the quarantine: when the payload is still rejected the answer is
+	// INVALID_ARGUMENT naming the violations, the entry stays as it was and no new entry is made.
 	// HTTP (internal API): POST /v1/quarantine/{id}:redrive.
 	RedriveEntry(context.Context, *RedriveEntryRequest) (*RedriveEntryResponse, error)
+	// DeleteEntry removes one entry without redriving it; NOT_FOUND when it is unknown or no
+	// longer retained.
+	// HTTP (internal API): DELETE /v1/quarantine/{id}.
+	DeleteEntry(context.Context, *DeleteEntryRequest) (*DeleteEntryResponse, error)
+	// PurgeEntries removes every entry that matches all of the request's filters (an empty request
+	// removes all entries) and returns how many it removed.
+	// HTTP (internal API): POST /v1/quarantine:purge, the filters as query parameters
+	// (e.g. ?reason=REASON_DEAD_LETTER&quarantined_before=2025-01-01T00:00:00Z).
+	PurgeEntries(context.Context, *PurgeEntriesRequest) (*PurgeEntriesResponse, error)
 	mustEmbedUnimplementedQuarantineServiceServer()
 }
 
@@ -122,6 +172,12 @@ func (UnimplementedQuarantineServiceServer) GetEntry(context.Context, *GetEntryR
 }
 func (UnimplementedQuarantineServiceServer) RedriveEntry(context.Context, *RedriveEntryRequest) (*RedriveEntryResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RedriveEntry not implemented")
+}
+func (UnimplementedQuarantineServiceServer) DeleteEntry(context.Context, *DeleteEntryRequest) (*DeleteEntryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteEntry not implemented")
+}
+func (UnimplementedQuarantineServiceServer) PurgeEntries(context.Context, *PurgeEntriesRequest) (*PurgeEntriesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PurgeEntries not implemented")
 }
 func (UnimplementedQuarantineServiceServer) mustEmbedUnimplementedQuarantineServiceServer() {}
 func (UnimplementedQuarantineServiceServer) testEmbeddedByValue()                           {}
@@ -198,6 +254,42 @@ func _QuarantineService_RedriveEntry_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QuarantineService_DeleteEntry_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteEntryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QuarantineServiceServer).DeleteEntry(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QuarantineService_DeleteEntry_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QuarantineServiceServer).DeleteEntry(ctx, req.(*DeleteEntryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QuarantineService_PurgeEntries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PurgeEntriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QuarantineServiceServer).PurgeEntries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QuarantineService_PurgeEntries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QuarantineServiceServer).PurgeEntries(ctx, req.(*PurgeEntriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // QuarantineService_ServiceDesc is the grpc.ServiceDesc for QuarantineService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -216,6 +308,14 @@ var QuarantineService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RedriveEntry",
 			Handler:    _QuarantineService_RedriveEntry_Handler,
+		},
+		{
+			MethodName: "DeleteEntry",
+			Handler:    _QuarantineService_DeleteEntry_Handler,
+		},
+		{
+			MethodName: "PurgeEntries",
+			Handler:    _QuarantineService_PurgeEntries_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
