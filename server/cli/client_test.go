@@ -25,9 +25,13 @@ import (
 
 const readerToken = "cli-reader-token-0123456789"
 
+// consumerToken is the token of a principal with the consume and admin permissions.
+const consumerToken = "cli-consumer-token-0123456789"
+
 // serveSecured runs a daemon whose internal API needs credentials over TLS: the token
 // readerToken and the client certificate CN=cli.internal are principals with the read
-// permission. One MVMNT event is stored.
+// permission, consumerToken one with consume and admin. One MVMNT event is stored; Movement
+// takes the token "movement-secret".
 func serveSecured(t *testing.T) (*daemon.Server, *testca.CA) {
 	t.Helper()
 	ca := testca.New(t)
@@ -37,9 +41,11 @@ func serveSecured(t *testing.T) (*daemon.Server, *testca.CA) {
 	cfg.GRPC.TLS = config.TLS{CertFile: cert, KeyFile: key}
 	cfg.Auth.ClientCAFile = ca.File
 	cfg.Providers.MVMNT.Tokens = []string{"mvmnt-key"}
+	cfg.Providers.Movement.Tokens = []string{"movement-secret"}
 	cfg.Auth.Principals = map[string]config.Principal{
 		"reader":     {Tokens: []string{auth.TokenDigest(readerToken)}, Permissions: []string{"read"}},
 		"reader-tls": {Certificates: []string{"CN=cli.internal"}, Permissions: []string{"read"}},
+		"consumer":   {Tokens: []string{auth.TokenDigest(consumerToken)}, Permissions: []string{"consume", "admin"}},
 	}
 	s, err := daemon.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

@@ -64,7 +64,6 @@ it then says so on stderr and exits 0; run it again to continue (a group keeps i
 	f.StringVar(&o.group, "group", "", "consume as this consumer group, acking each event printed")
 	f.BoolVar(&o.json, "json", false, "print each event as one JSON object per line (as events list does)")
 	f.BoolVar(&o.raw, "raw", false, "show the JSON the provider sent instead of the typed payload")
-	cmd.MarkFlagsMutuallyExclusive("json", "raw")
 	registerClientFlags(f)
 	return cmd
 }
@@ -78,6 +77,9 @@ func runTail(cmd *cobra.Command, o tailOptions, stdout, stderr io.Writer, getenv
 	start, err := parseStart(o.from)
 	if err != nil {
 		return err
+	}
+	if o.json && o.raw {
+		return fmt.Errorf("%w: --json prints the whole event (raw included): use --json or --raw", config.ErrInvalid)
 	}
 	if o.count < 0 {
 		return fmt.Errorf("%w: --count must be 0 or more", config.ErrInvalid)
