@@ -34,6 +34,14 @@ const consumerToken = "cli-consumer-token-0123456789"
 // takes the token "movement-secret".
 func serveSecured(t *testing.T) (*daemon.Server, *testca.CA) {
 	t.Helper()
+	s, ca, _ := serveStoppable(t)
+	return s, ca
+}
+
+// serveStoppable is serveSecured, also returning a stop that shuts the daemon down (as SIGTERM
+// does) and waits for it.
+func serveStoppable(t *testing.T) (*daemon.Server, *testca.CA, func()) {
+	t.Helper()
 	ca := testca.New(t)
 	cert, key := ca.Server("hookstream")
 	cfg := config.Default()
@@ -54,7 +62,8 @@ func serveSecured(t *testing.T) (*daemon.Server, *testca.CA) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() { s.Run(ctx); close(stopped) }()
-	t.Cleanup(func() { cancel(); <-stopped })
+	stop := func() { cancel(); <-stopped }
+	t.Cleanup(stop)
 
 	raw := testenv.Sample(t, "mvmnt/shipment_delivered.json", &mvmntv1.Delivery{})
 	req, _ := http.NewRequest("POST", "http://"+s.HTTPAddr().String()+"/webhooks/mvmnt", bytes.NewReader(raw))
@@ -68,7 +77,7 @@ func serveSecured(t *testing.T) (*daemon.Server, *testca.CA) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("store an event: status %d", resp.StatusCode)
 	}
-	return s, ca
+	return s, ca, stop
 }
 
 // TestClientCredentials runs `hookstream events list` against a daemon whose internal API needs

@@ -272,3 +272,41 @@ func TestTailRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestTailDraining stops the daemon under a running tail, with and without --group: tail says
+// so and ends cleanly instead of waiting forever or failing.
+func TestTailDraining(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name  string
+		token string
+		args  []string
+	}{
+		{name: "tail", token: readerToken, args: nil},
+		{name: "group", token: consumerToken, args: []string{"--group", "drained"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, ca, stop := serveStoppable(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var stdout, stderr bytes.Buffer
+			done := make(chan error, 1)
+			go func() {
+				args := append([]string{"tail", "--json", "--from", "all", "--server", s.GRPCAddr().String(), "--ca-file", ca.File}, tt.args...)
+				done <- cli.Run(ctx, args, &stdout, &stderr, []string{"HOOKSTREAM_TOKEN=" + tt.token})
+			}()
+			time.Sleep(time.Second) // the stored event is printed
+			stop()
+			if err := <-done; err != nil || ctx.Err() != nil {
+				t.Fatalf("got %v (context %v), want tail to end cleanly when the server drains", err, ctx.Err())
+			}
+			if got := len(parseEvents(t, stdout.String())); got != 1 {
+				t.Errorf("got %d events, want the stored one", got)
+			}
+			if !strings.Contains(stderr.String(), "run again") {
+				t.Errorf("got stderr %q, want a note that the server ended the stream", stderr.String())
+			}
+		})
+	}
+}
