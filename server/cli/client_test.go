@@ -25,10 +25,22 @@ import (
 
 const readerToken = "cli-reader-token-0123456789"
 
+// consumerToken is the token of a principal with the consume and admin permissions.
+const consumerToken = "cli-consumer-token-0123456789"
+
 // serveSecured runs a daemon whose internal API needs credentials over TLS: the token
 // readerToken and the client certificate CN=cli.internal are principals with the read
-// permission. One MVMNT event is stored.
+// permission, consumerToken one with consume and admin. One MVMNT event is stored; Movement
+// takes the token "movement-secret".
 func serveSecured(t *testing.T) (*daemon.Server, *testca.CA) {
+	t.Helper()
+	s, ca, _ := serveStoppable(t)
+	return s, ca
+}
+
+// serveStoppable is serveSecured, also returning a stop that shuts the daemon down (as SIGTERM
+// does) and waits for it.
+func serveStoppable(t *testing.T) (*daemon.Server, *testca.CA, func()) {
 	t.Helper()
 	ca := testca.New(t)
 	cert, key := ca.Server("hookstream")
@@ -37,9 +49,11 @@ func serveSecured(t *testing.T) (*daemon.Server, *testca.CA) {
 	cfg.GRPC.TLS = config.TLS{CertFile: cert, KeyFile: key}
 	cfg.Auth.ClientCAFile = ca.File
 	cfg.Providers.MVMNT.Tokens = []string{"mvmnt-key"}
+	cfg.Providers.Movement.Tokens = []string{"movement-secret"}
 	cfg.Auth.Principals = map[string]config.Principal{
 		"reader":     {Tokens: []string{auth.TokenDigest(readerToken)}, Permissions: []string{"read"}},
 		"reader-tls": {Certificates: []string{"CN=cli.internal"}, Permissions: []string{"read"}},
+		"consumer":   {Tokens: []string{auth.TokenDigest(consumerToken)}, Permissions: []string{"consume", "admin"}},
 	}
 	s, err := daemon.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -48,7 +62,8 @@ func serveSecured(t *testing.T) (*daemon.Server, *testca.CA) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() { s.Run(ctx); close(stopped) }()
-	t.Cleanup(func() { cancel(); <-stopped })
+	stop := func() { cancel(); <-stopped }
+	t.Cleanup(stop)
 
 	raw := testenv.Sample(t, "mvmnt/shipment_delivered.json", &mvmntv1.Delivery{})
 	req, _ := http.NewRequest("POST", "http://"+s.HTTPAddr().String()+"/webhooks/mvmnt", bytes.NewReader(raw))
@@ -62,7 +77,7 @@ func serveSecured(t *testing.T) (*daemon.Server, *testca.CA) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("store an event: status %d", resp.StatusCode)
 	}
-	return s, ca
+	return s, ca, stop
 }
 
 // TestClientCredentials runs `hookstream events list` against a daemon whose internal API needs

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -27,13 +26,9 @@ func eventsCommand(stdout io.Writer, getenv func(string) string) *cobra.Command 
 		Short:   "Print stored events, oldest first, one JSON object per line",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			filter := &hookstreamv1.EventFilter{Types: types}
-			for _, p := range providers {
-				v, ok := hookstreamv1.Provider_value["PROVIDER_"+strings.ToUpper(p)]
-				if !ok || v == 0 {
-					return fmt.Errorf("unknown provider %q (want moveapi, movement, mvmnt or listener)", p)
-				}
-				filter.Providers = append(filter.Providers, hookstreamv1.Provider(v))
+			filter, err := parseFilter(providers, types)
+			if err != nil {
+				return err
 			}
 			conn, err := dialClient(cmd, getenv)
 			if err != nil {
