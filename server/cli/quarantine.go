@@ -147,11 +147,12 @@ func entryLine(e *hookstreamv1.QuarantineEntry) string {
 	}, "\t")
 }
 
-func quarantineShow(stdout io.Writer, getenv func(string) string) *cobra.Command {
+// idCommand is a subcommand taking one entry id: it dials the internal API and calls call.
+func idCommand(use, example, short string, getenv func(string) string, call func(cmd *cobra.Command, client hookstreamv1.QuarantineServiceClient, id string) error) *cobra.Command {
 	return &cobra.Command{
-		Use:     "show ID",
-		Example: "  hookstream quarantine show 0195f3a2-7c1e-7b4d-9a2e-1f0e9d8c7b6a",
-		Short:   "Print one entry as indented JSON, its raw body decoded when it is JSON",
+		Use:     use + " ID",
+		Example: "  hookstream quarantine " + use + " " + example,
+		Short:   short,
 		Args:    exactID,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			client, done, err := quarantineClient(cmd, getenv)
@@ -159,7 +160,18 @@ func quarantineShow(stdout io.Writer, getenv func(string) string) *cobra.Command
 				return err
 			}
 			defer done()
-			resp, err := client.GetEntry(cmd.Context(), &hookstreamv1.GetEntryRequest{Id: args[0]})
+			return call(cmd, client, args[0])
+		},
+	}
+}
+
+// exampleID is the entry id of the examples.
+const exampleID = "0195f3a2-7c1e-7b4d-9a2e-1f0e9d8c7b6a"
+
+func quarantineShow(stdout io.Writer, getenv func(string) string) *cobra.Command {
+	return idCommand("show", exampleID, "Print one entry as indented JSON, its raw body decoded when it is JSON", getenv,
+		func(cmd *cobra.Command, client hookstreamv1.QuarantineServiceClient, id string) error {
+			resp, err := client.GetEntry(cmd.Context(), &hookstreamv1.GetEntryRequest{Id: id})
 			if err != nil {
 				return err
 			}
@@ -169,8 +181,7 @@ func quarantineShow(stdout io.Writer, getenv func(string) string) *cobra.Command
 			}
 			fmt.Fprintf(stdout, "%s\n", b)
 			return nil
-		},
-	}
+		})
 }
 
 // showEntry is e as indented JSON with proto names, "raw" being the body itself when it is JSON
@@ -191,18 +202,9 @@ func showEntry(e *hookstreamv1.QuarantineEntry) ([]byte, error) {
 }
 
 func quarantineRedrive(stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
-	return &cobra.Command{
-		Use:     "redrive ID",
-		Example: "  hookstream quarantine redrive 0195f3a2-7c1e-7b4d-9a2e-1f0e9d8c7b6a",
-		Short:   "Ingest an entry again and print the receipts; a payload still rejected prints its violations and stays",
-		Args:    exactID,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			client, done, err := quarantineClient(cmd, getenv)
-			if err != nil {
-				return err
-			}
-			defer done()
-			resp, err := client.RedriveEntry(cmd.Context(), &hookstreamv1.RedriveEntryRequest{Id: args[0]})
+	return idCommand("redrive", exampleID, "Ingest an entry again and print the receipts; a payload still rejected prints its violations and stays", getenv,
+		func(cmd *cobra.Command, client hookstreamv1.QuarantineServiceClient, id string) error {
+			resp, err := client.RedriveEntry(cmd.Context(), &hookstreamv1.RedriveEntryRequest{Id: id})
 			if err != nil {
 				printViolations(stderr, err)
 				return err
@@ -212,8 +214,7 @@ func quarantineRedrive(stdout, stderr io.Writer, getenv func(string) string) *co
 				fmt.Fprintf(stdout, "%s\n", b)
 			}
 			return nil
-		},
-	}
+		})
 }
 
 // printViolations writes the field violations an INVALID_ARGUMENT carries, one a line.
@@ -232,24 +233,14 @@ func printViolations(w io.Writer, err error) {
 }
 
 func quarantineDelete(stdout io.Writer, getenv func(string) string) *cobra.Command {
-	return &cobra.Command{
-		Use:     "delete ID",
-		Example: "  hookstream quarantine delete 0195f3a2-7c1e-7b4d-9a2e-1f0e9d8c7b6a",
-		Short:   "Remove one entry without redriving it",
-		Args:    exactID,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			client, done, err := quarantineClient(cmd, getenv)
-			if err != nil {
+	return idCommand("delete", exampleID, "Remove one entry without redriving it", getenv,
+		func(cmd *cobra.Command, client hookstreamv1.QuarantineServiceClient, id string) error {
+			if _, err := client.DeleteEntry(cmd.Context(), &hookstreamv1.DeleteEntryRequest{Id: id}); err != nil {
 				return err
 			}
-			defer done()
-			if _, err := client.DeleteEntry(cmd.Context(), &hookstreamv1.DeleteEntryRequest{Id: args[0]}); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "deleted %s\n", args[0])
+			fmt.Fprintf(stdout, "deleted %s\n", id)
 			return nil
-		},
-	}
+		})
 }
 
 func quarantinePurge(stdout io.Writer, getenv func(string) string) *cobra.Command {
