@@ -56,13 +56,20 @@ func command(stdout, stderr io.Writer, environ []string) *cobra.Command {
 
 	serve := &cobra.Command{
 		Use:     "serve",
-		Example: "  hookstream serve --config hookstream.yaml\n  HOOKSTREAM_PROVIDERS_MVMNT_TOKENS=mvmnt-token hookstream serve --data-dir /var/lib/hookstream",
+		Example: "  hookstream serve --dev\n  hookstream serve --config hookstream.yaml\n  HOOKSTREAM_PROVIDERS_MVMNT_TOKENS=mvmnt-token hookstream serve --data-dir /var/lib/hookstream",
 		Short:   "Run the hookstream service (the default command)",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cmd.Flags(), serverEnviron(environ))
 			if err != nil {
 				return err
+			}
+			dev, _ := cmd.Flags().GetBool("dev")
+			var creds config.DevCredentials
+			if dev {
+				if cfg, creds, err = devConfig(cfg); err != nil {
+					return err
+				}
 			}
 			log, err := logs.New(stderr, cfg.Log.Level)
 			if err != nil {
@@ -72,10 +79,19 @@ func command(stdout, stderr io.Writer, environ []string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if dev {
+				// The listeners are bound: a request sent now waits for Run, which serves at once.
+				note, err := writeDevClientConfig(getenv, s.GRPCAddr().String())
+				if err != nil {
+					note = "client config: not written: " + err.Error()
+				}
+				printDevUsage(stdout, cfg, creds, s.HTTPAddr().String(), note)
+			}
 			return s.Run(cmd.Context())
 		},
 	}
 	config.RegisterFlags(serve.Flags())
+	registerDevFlag(serve.Flags())
 	root.AddCommand(serve)
 
 	root.AddCommand(configCommand(stdout, environ), benchCommand(stdout, stderr), bareCommand(stderr), signCommand(stdout, getenv), eventsCommand(stdout, getenv), tailCommand(stdout, stderr, getenv), versionCommand(stdout))
@@ -83,6 +99,7 @@ func command(stdout, stderr io.Writer, environ []string) *cobra.Command {
 
 	// Without a subcommand, hookstream serves: the flags of serve are accepted on the root too.
 	config.RegisterFlags(root.Flags())
+	registerDevFlag(root.Flags())
 	root.Args = cobra.NoArgs
 	root.RunE = serve.RunE
 	return root

@@ -63,8 +63,23 @@ func registerClientFlags(fs *pflag.FlagSet) {
 	fs.Bool("tls", false, "use TLS with the system's roots (env HOOKSTREAM_TLS=true)")
 }
 
-// defaultClientConfig is where the client config file is looked for by default.
+// defaultClientConfig is where the client config file is looked for by default: "" when
+// there is none.
 func defaultClientConfig(getenv func(string) string) string {
+	if p := getenv("HOOKSTREAM_CLIENT_CONFIG"); p != "" {
+		return p
+	}
+	p := clientConfigPath(getenv)
+	if _, err := os.Stat(p); p == "" || err != nil {
+		return ""
+	}
+	return p
+}
+
+// clientConfigPath is the client config file of this user, whether it exists or not:
+// $HOOKSTREAM_CLIENT_CONFIG, else $XDG_CONFIG_HOME/hookstream/client.yaml, else
+// ~/.config/hookstream/client.yaml; "" when HOME is not set either.
+func clientConfigPath(getenv func(string) string) string {
 	if p := getenv("HOOKSTREAM_CLIENT_CONFIG"); p != "" {
 		return p
 	}
@@ -76,11 +91,7 @@ func defaultClientConfig(getenv func(string) string) string {
 		}
 		dir = filepath.Join(home, ".config")
 	}
-	p := filepath.Join(dir, "hookstream", "client.yaml")
-	if _, err := os.Stat(p); err != nil {
-		return ""
-	}
-	return p
+	return filepath.Join(dir, "hookstream", "client.yaml")
 }
 
 // loadClientSettings reads the settings of a client command. Unknown keys in the file are an
