@@ -292,32 +292,23 @@ func (c *Committer) commit(batch []*request) {
 // instead of a 503 for a delivery that is being stored.
 func (c *Committer) publishEach(ctx context.Context, msgs []*nats.Msg, results []*Result) {
 	c.published.Add(int64(len(msgs)))
-	defer func() { // what is still failed once the retries are over
+	defer func(all []*Result) { // what is still failed once the retries are over
 		n := 0
-		for _, r := range results {
+		for _, r := range all {
 			if r.Err != nil {
 				n++
 			}
 		}
 		c.m.failed(reasonUnavailable, n)
-	}()
-	again := c.publishOnce(ctx, msgs, results)
-	for wait := inProcessWait; len(again) > 0; wait = min(2*wait, inProcessWaitMax) {
+	}(results)
+	msgs, results = c.publishOnce(ctx, msgs, results)
+	for wait := inProcessWait; len(msgs) > 0; wait = min(2*wait, inProcessWaitMax) {
 		select {
 		case <-ctx.Done():
 			return // their results hold the in-process error
 		case <-time.After(wait):
 		}
-		retry := make([]*nats.Msg, len(again))
-		retryResults := make([]*Result, len(again))
-		for i, k := range again {
-			retry[i], retryResults[i] = msgs[k], results[k]
-		}
-		next := c.publishOnce(ctx, retry, retryResults)
-		for i, k := range next {
-			next[i] = again[k]
-		}
-		again = next
+		msgs, results = c.publishOnce(ctx, msgs, results)
 	}
 }
 
@@ -328,8 +319,8 @@ const (
 )
 
 // publishOnce publishes msgs as pipelined plain publishes, waits for every ack, and returns the
-// indexes of the messages answered "in process".
-func (c *Committer) publishOnce(ctx context.Context, msgs []*nats.Msg, results []*Result) []int {
+// messages answered "in process", with their results.
+func (c *Committer) publishOnce(ctx context.Context, msgs []*nats.Msg, results []*Result) ([]*nats.Msg, []*Result) {
 	futures := make([]jetstream.PubAckFuture, len(msgs))
 	for i, m := range msgs {
 		m.Reply = "" // set by an earlier try: an async publish takes none
@@ -340,7 +331,8 @@ func (c *Committer) publishOnce(ctx context.Context, msgs []*nats.Msg, results [
 		}
 		futures[i] = f
 	}
-	var inProcess []int
+	var again []*nats.Msg
+	var againResults []*Result
 	for i, f := range futures {
 		if f == nil {
 			continue
@@ -352,14 +344,14 @@ func (c *Committer) publishOnce(ctx context.Context, msgs []*nats.Msg, results [
 			results[i].Err = fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
 			var apiErr *jetstream.APIError
 			if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeInProcess {
-				inProcess = append(inProcess, i)
+				again, againResults = append(again, msgs[i]), append(againResults, results[i])
 			}
 		case <-ctx.Done():
 			// The commit timed out, or the log failed meanwhile.
 			results[i].Err = fmt.Errorf("%w: publish: %w", ErrUnavailable, context.Cause(ctx))
 		}
 	}
-	return inProcess
+	return again, againResults
 }
 
 // repeatsID reports whether two of msgs carry the same Nats-Msg-Id: such a commit goes out as

@@ -258,14 +258,8 @@ func (l *Log) check() error {
 	// leader, so that readiness turns before an append waits out its commit timeout.
 	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
 	defer cancel()
-	st, err := l.js.Stream(ctx, EventsStream)
-	if err != nil {
-		return fmt.Errorf("stream %s: %w", EventsStream, err)
-	}
-	if ci := st.CachedInfo().Cluster; ci != nil && ci.Leader == "" {
-		return fmt.Errorf("stream %s has no leader", EventsStream)
-	}
-	return nil
+	_, err := l.leaderInfo(ctx, EventsStream)
+	return err
 }
 
 // checkTimeout bounds the stream info request of a healthy log's check on an external server.
@@ -350,12 +344,8 @@ func (l *Log) probeStreams(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	for _, s := range []struct{ name, prefix string }{{EventsStream, EventsSubjectPrefix}, {QuarantineStream, QuarantineSubjectPrefix}} {
-		st, err := l.js.Stream(ctx, s.name)
-		if err != nil {
-			return fmt.Errorf("stream %s: %w", s.name, err)
-		}
-		if ci := st.CachedInfo().Cluster; ci != nil && ci.Leader == "" {
-			return fmt.Errorf("stream %s has no leader", s.name)
+		if _, err := l.leaderInfo(ctx, s.name); err != nil {
+			return err
 		}
 		if err := l.probePublish(ctx, s.name, s.prefix); err != nil {
 			return err

@@ -290,25 +290,35 @@ func (r *reader) leaderNext(ctx context.Context, f *filter) (*jetstream.RawStrea
 	return m, nil
 }
 
-// leaderLastSeq returns the last sequence of stream as its leader has it. Stream info is answered
-// by the leader, but also by every replica while the stream has no leader, so an answer whose
-// cluster info does not show its sender as leader is refused.
+// leaderLastSeq returns the last sequence of stream as its leader has it.
 func (l *Log) leaderLastSeq(ctx context.Context, stream string) (uint64, error) {
+	info, err := l.leaderInfo(ctx, stream)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.LastSeq, nil
+}
+
+// leaderInfo returns the info of stream as its leader has it. Stream info is answered by the
+// leader, but also by every replica while the stream has no leader (and by a node whose view of
+// the cluster is stale), so an answer whose cluster info does not show its sender as leader is
+// refused. Errors wrap ErrUnavailable.
+func (l *Log) leaderInfo(ctx context.Context, stream string) (*jetstream.StreamInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
 	s, err := l.js.Stream(ctx, stream)
 	if err != nil {
-		return 0, fmt.Errorf("%w: stream info %s: %w", ErrUnavailable, stream, err)
+		return nil, fmt.Errorf("%w: stream info %s: %w", ErrUnavailable, stream, err)
 	}
 	info := s.CachedInfo()
 	if ci := info.Cluster; ci != nil {
 		// The sender leaves itself out of Replicas; the embedded server names itself leader.
 		follower := slices.ContainsFunc(ci.Replicas, func(p *jetstream.PeerInfo) bool { return p.Name == ci.Leader })
 		if ci.Leader == "" || follower {
-			return 0, fmt.Errorf("%w: stream %s has no leader", ErrUnavailable, stream)
+			return nil, fmt.Errorf("%w: stream %s has no leader", ErrUnavailable, stream)
 		}
 	}
-	return info.State.LastSeq, nil
+	return info, nil
 }
 
 // coveringSubjects returns subjects without those another one covers, so no range of the stream
