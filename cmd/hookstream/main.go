@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/hookstream/hookstream/server/cli"
@@ -27,7 +28,8 @@ func main() {
 	err := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Environ())
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "hookstream:", err)
+		// One line, whatever the error joined: scripts and people read the first line.
+		fmt.Fprintln(os.Stderr, "hookstream:", strings.ReplaceAll(err.Error(), "\n", "; "))
 		os.Exit(cli.ExitCode(err))
 	}
 }

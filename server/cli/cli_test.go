@@ -181,6 +181,9 @@ func TestErrorsHoldNoSecret(t *testing.T) {
 			if got := ExitCode(err); got != tt.wantCode {
 				t.Errorf("%v: got exit code %d (%v), want %d", tt.args, got, err, tt.wantCode)
 			}
+			if msg := err.Error(); msg == "" || strings.Contains(msg, "\n") {
+				t.Errorf("%v: got error %q, want one line", tt.args, msg)
+			}
 			assertNoSecret(t, "error", err.Error())
 			assertNoSecret(t, "output", out)
 		})
