@@ -92,7 +92,7 @@ func (cc ConsumerConfig) jetstream() (jetstream.ConsumerConfig, error) {
 		AckWait:        cc.AckWait,
 		MaxDeliver:     -1, // dead letters are moved to the quarantine by the caller
 		MaxAckPending:  -1,
-		FilterSubjects: cc.Subjects,
+		FilterSubjects: eventSubjects(cc.Subjects),
 		DeliverPolicy:  policy,
 		OptStartSeq:    seq,
 		OptStartTime:   t,
@@ -137,28 +137,27 @@ func (l *Log) OpenGroup(ctx context.Context, name string, cc ConsumerConfig) (*C
 	return l.join(ctx, stream, existing, cc)
 }
 
-// join attaches to an existing group, whose settings win, but for the idle expiry: a group
-// takes the one configured now (it may have been created under another).
+// join attaches to an existing group, whose settings win, but for the idle expiry and the
+// redrive subject: a group takes the idle expiry configured now (it may have been created under
+// another), and its redrive subject when it was created without one (by an older hookstream).
 func (l *Log) join(ctx context.Context, stream jetstream.Stream, c jetstream.Consumer, cc ConsumerConfig) (*Consumer, error) {
 	info := c.CachedInfo()
-	if info.Config.InactiveThreshold != l.groupIdleExpiry {
-		cfg := info.Config
-		cfg.InactiveThreshold = l.groupIdleExpiry
+	have, want := filterOf(info.Config), slices.Clone(eventSubjects(cc.Subjects))
+	slices.Sort(have)
+	slices.Sort(want)
+	if !slices.Equal(have, want) {
+		return nil, ErrGroupMismatch
+	}
+	cfg, update := withRedrive(info.Config)
+	if cfg.InactiveThreshold != l.groupIdleExpiry {
+		cfg.InactiveThreshold, update = l.groupIdleExpiry, true
+	}
+	if update {
 		updated, err := stream.UpdateConsumer(ctx, cfg)
 		if err != nil {
 			return nil, consumerError(err)
 		}
 		c, info = updated, updated.CachedInfo()
-	}
-	have := slices.Clone(info.Config.FilterSubjects)
-	if len(have) == 0 && info.Config.FilterSubject != "" {
-		have = []string{info.Config.FilterSubject}
-	}
-	want := slices.Clone(cc.Subjects)
-	slices.Sort(have)
-	slices.Sort(want)
-	if !slices.Equal(have, want) {
-		return nil, ErrGroupMismatch
 	}
 	cc.AckWait = info.Config.AckWait
 	if n, err := strconv.Atoi(info.Config.Metadata["max_deliveries"]); err == nil {
@@ -362,6 +361,9 @@ func newDelivery(m jetstream.Msg) *Delivery {
 	}
 	d.Sequence, d.Attempt = meta.Sequence.Stream, int(meta.NumDelivered)
 	d.Event, d.Err = decodeEvent(d.Sequence, m.Data())
+	if seq := redrivenSequence(m); seq != 0 && d.Err == nil {
+		d.Event.Sequence = seq // a redriven dead letter is delivered as the event it was
+	}
 	return d
 }
 
@@ -380,7 +382,7 @@ func (l *Log) OpenTail(ctx context.Context, subjects []string, start Start) (*Ta
 		return nil, err
 	}
 	c, err := l.js.OrderedConsumer(ctx, EventsStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    subjects,
+		FilterSubjects:    eventSubjects(subjects),
 		DeliverPolicy:     policy,
 		OptStartSeq:       seq,
 		OptStartTime:      t,

@@ -25,7 +25,8 @@ import (
 
 // Stream names and subject spaces.
 const (
-	// EventsStream holds every accepted event, on subjects EventsSubjectPrefix.<provider>.<type>.
+	// EventsStream holds every accepted event, on subjects EventsSubjectPrefix.<provider>.<type>,
+	// and the dead letters redriven to their group, on RedriveSubjectPrefix.<group>.
 	EventsStream = "HOOKSTREAM_EVENTS"
 	// EventsSubjectPrefix starts every event subject.
 	EventsSubjectPrefix = "hookstream.events"
@@ -303,7 +304,7 @@ func (l *Log) createStreams(ctx context.Context, o Options) error {
 	events := jetstream.StreamConfig{
 		Name:               EventsStream,
 		Description:        "hookstream: accepted webhook events",
-		Subjects:           []string{EventsSubjectPrefix + ".>"},
+		Subjects:           []string{EventsSubjectPrefix + ".>", RedriveSubjectPrefix + ".>"},
 		Storage:            jetstream.FileStorage,
 		Retention:          jetstream.LimitsPolicy,
 		Discard:            jetstream.DiscardOld,

@@ -97,7 +97,8 @@ func countGroups(ctx context.Context, stream jetstream.Stream) (int, error) {
 	return n, nil
 }
 
-// createGroup creates the group of cfg, unless MaxGroups groups exist (ErrTooManyGroups). The
+// createGroup creates the group of cfg, with its redrive subject (see RedriveSubjectPrefix) in
+// its filter, unless MaxGroups groups exist (ErrTooManyGroups). The
 // count and the creation are serialised in this process; other hookstream processes on the
 // same cluster may each add one beyond the limit at the same instant.
 func (l *Log) createGroup(ctx context.Context, stream jetstream.Stream, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
@@ -110,5 +111,6 @@ func (l *Log) createGroup(ctx context.Context, stream jetstream.Stream, cfg jets
 	if n >= l.maxGroups {
 		return nil, fmt.Errorf("%w: %d exist, the most allowed", ErrTooManyGroups, n)
 	}
+	cfg, _ = withRedrive(cfg)
 	return stream.CreateConsumer(ctx, cfg)
 }

@@ -28,7 +28,7 @@ var allProviders = []hookstreamv1.Provider{
 
 // FilterSubjects turns a filter into the subjects of the events it selects: one per provider and
 // type pattern, and for a prefix pattern (see checkPattern) one per documented type it matches.
-// An empty filter selects the whole stream. Errors wrap ErrBadFilter and name the pattern.
+// An empty filter selects every event (not the redriven dead letters of the groups). Errors wrap ErrBadFilter and name the pattern.
 func FilterSubjects(f *hookstreamv1.EventFilter) ([]string, error) {
 	named := f.GetProviders()
 	providers := named
@@ -186,12 +186,13 @@ func EntrySubject(p hookstreamv1.Provider, r hookstreamv1.QuarantineEntry_Reason
 	return QuarantineSubjectPrefix + "." + provider + "." + reason
 }
 
-// ListEvents returns the events on subjects (FilterSubjects) with a sequence of at least from,
-// oldest first, at most limit of them and at most maxBytes of encoded events in all (but always
-// one, however big), their sequences set, and the sequence to go on from (0 at the end). No
-// consumer is made: a listing is stateless. Errors wrap ErrUnavailable or ErrCorrupt.
+// ListEvents returns the events on subjects (FilterSubjects; none: every event, never the
+// redriven dead letters of the groups, copies of events listed already) with a sequence of at
+// least from, oldest first, at most limit of them and at most maxBytes of encoded events in all
+// (but always one, however big), their sequences set, and the sequence to go on from (0 at the
+// end). No consumer is made: a listing is stateless. Errors wrap ErrUnavailable or ErrCorrupt.
 func (l *Log) ListEvents(ctx context.Context, subjects []string, from uint64, limit, maxBytes int) ([]*hookstreamv1.Event, uint64, error) {
-	msgs, next, err := l.read(ctx, EventsStream, subjects, from, limit, maxBytes)
+	msgs, next, err := l.read(ctx, EventsStream, eventSubjects(subjects), from, limit, maxBytes)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -232,7 +233,8 @@ func decodeEvent(seq uint64, data []byte) (*hookstreamv1.Event, error) {
 
 // Usage is what the log's streams hold.
 type Usage struct {
-	// Events and EventBytes are the events stored and their size on disk.
+	// Events and EventBytes are the messages of the events stream and their size on disk: the
+	// events, and the dead letters redriven to their groups (see RedriveSubjectPrefix).
 	Events, EventBytes uint64
 	// Entries and EntryBytes are the quarantine entries stored and their size on disk.
 	Entries, EntryBytes uint64
@@ -261,7 +263,7 @@ func (l *Log) Usage(ctx context.Context) (Usage, error) {
 // SequenceAt returns the sequence of the first event stored at or after t, 0 when there is none.
 // Errors wrap ErrUnavailable.
 func (l *Log) SequenceAt(ctx context.Context, t time.Time) (uint64, error) {
-	msgs, err := jetstreamext.GetBatch(ctx, l.js, EventsStream, 1, jetstreamext.GetBatchStartTime(t))
+	msgs, err := jetstreamext.GetBatch(ctx, l.js, EventsStream, 1, jetstreamext.GetBatchStartTime(t), jetstreamext.GetBatchSubject(EventsSubjectPrefix+".>"))
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

@@ -350,20 +350,3 @@ func (in incoming) event(typ, dedupKey string, occurred *timestamppb.Timestamp, 
 		TraceContext: in.trace,
 	}
 }
-
-// Restore stores again an event that was stored before (a redriven dead letter), as a new event
-// with its own id and the given dedup key, and returns its receipt.
-func (s *Service) Restore(ctx context.Context, e *hookstreamv1.Event, dedupKey string) ([]*hookstreamv1.Receipt, error) {
-	if e == nil || e.GetPayload() == nil {
-		return nil, status.Error(codes.FailedPrecondition, "entry holds no event")
-	}
-	again := proto.Clone(e).(*hookstreamv1.Event)
-	again.Id = uuid.Must(uuid.NewV7()).String()
-	again.DedupKey = dedupKey
-	again.Sequence = 0
-	r, err := s.storeOne(ctx, incoming{d: Delivery{Provider: e.GetProvider(), Raw: e.GetRaw(), Source: e.GetSource()}}, again)
-	if err != nil {
-		return nil, err
-	}
-	return []*hookstreamv1.Receipt{r}, nil
-}

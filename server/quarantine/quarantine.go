@@ -1,6 +1,7 @@
 // Package quarantine implements QuarantineService over the quarantine stream of the event log:
 // listing and reading the authentic payloads hookstream rejected and the dead letters of consumer
-// groups, and redriving them through the ingestion core.
+// groups, and redriving them: rejected payloads through the ingestion core, dead letters back to
+// their group.
 package quarantine
 
 import (
@@ -106,11 +107,11 @@ func (s *Service) find(ctx context.Context, id string) (*hookstreamv1.Quarantine
 
 // RedriveEntry implements hookstreamv1.QuarantineServiceServer. A rejected payload goes through
 // the ingestion core again, exactly as it came from its provider (ingest.Redelivery, which tells
-// the core not to quarantine what it still rejects); a dead letter is stored again as a new event
-// (with its own id and the dedup key "redrive:<entry id>"), so it reaches every group whose
-// filter matches, its own included. On success the entry leaves the quarantine and is answered
-// with redriven_at and its receipts; when the payload is still rejected the core's answer is
-// returned and the quarantine is left as it was.
+// the core not to quarantine what it still rejects); a dead letter goes back to the consumer
+// group that gave it up, and to no other (eventlog.Log.Redrive): the same event, with its id and
+// sequence. On success the entry leaves the quarantine and is answered with redriven_at and its
+// receipts; when the payload is still rejected, or the dead letter's group no longer exists, the
+// error is returned and the quarantine is left as it was.
 func (s *Service) RedriveEntry(ctx context.Context, req *hookstreamv1.RedriveEntryRequest) (*hookstreamv1.RedriveEntryResponse, error) {
 	if err := validate.Request(req); err != nil {
 		return nil, err
@@ -121,7 +122,7 @@ func (s *Service) RedriveEntry(ctx context.Context, req *hookstreamv1.RedriveEnt
 	}
 	var receipts []*hookstreamv1.Receipt
 	if entry.GetReason() == hookstreamv1.QuarantineEntry_REASON_DEAD_LETTER {
-		receipts, err = s.ingest.Restore(ctx, entry.GetEvent(), "redrive:"+entry.GetId())
+		receipts, err = s.redriveDeadLetter(ctx, entry)
 	} else {
 		receipts, err = s.ingest.Ingest(ctx, ingest.Redelivery(entry))
 	}
@@ -140,6 +141,26 @@ func (s *Service) RedriveEntry(ctx context.Context, req *hookstreamv1.RedriveEnt
 	entry.RedrivenAt = timestamppb.Now()
 	entry.RedriveReceipts = receipts
 	return &hookstreamv1.RedriveEntryResponse{Entry: entry, Receipts: receipts}, nil
+}
+
+// redriveDeadLetter sends a dead letter back to its group and returns the receipt of its event:
+// its own id and sequence, a duplicate when the entry was redriven already.
+func (s *Service) redriveDeadLetter(ctx context.Context, entry *hookstreamv1.QuarantineEntry) ([]*hookstreamv1.Receipt, error) {
+	res, err := s.log.Redrive(ctx, entry)
+	switch {
+	case errors.Is(err, eventlog.ErrNotDeadLetter):
+		return nil, status.Error(codes.FailedPrecondition, "the entry holds no event")
+	case errors.Is(err, eventlog.ErrGroupNotFound):
+		return nil, status.Errorf(codes.FailedPrecondition, "consumer group %q no longer exists: the dead letter stays in the quarantine", entry.GetConsumerGroup())
+	case err != nil:
+		s.logger.Warn("dead letter not redriven", "id", entry.GetId(), "err", err)
+		return nil, status.Error(codes.Unavailable, "event log unavailable, retry later")
+	}
+	r := &hookstreamv1.Receipt{EventId: entry.GetEvent().GetId(), Sequence: entry.GetEvent().GetSequence(), Outcome: hookstreamv1.Receipt_OUTCOME_STORED}
+	if res.Duplicate {
+		r.Duplicate, r.Outcome = true, hookstreamv1.Receipt_OUTCOME_DUPLICATE
+	}
+	return []*hookstreamv1.Receipt{r}, nil
 }
 
 // DeleteEntry implements hookstreamv1.QuarantineServiceServer.

@@ -102,39 +102,6 @@ func TestListGetRedrive(t *testing.T) {
 	}
 }
 
-// TestRedriveDeadLetter stores a dead-lettered event again as a new event with its own id.
-func TestRedriveDeadLetter(t *testing.T) {
-	t.Parallel()
-	_, q, _, l := setup(t)
-	ctx := context.Background()
-	ev := &hookstreamv1.Event{
-		Id: uuid.Must(uuid.NewV7()).String(), Provider: hookstreamv1.Provider_PROVIDER_MVMNT, Type: "SHIPMENT_BOOKED",
-		DedupKey: "SHIPMENT_BOOKED/x/y", Raw: []byte(`{}`), Sequence: 7,
-		Payload: &hookstreamv1.Event_Mvmnt{Mvmnt: &mvmntv1.Event{Event: "SHIPMENT_BOOKED", Timestamp: timestamppb.Now()}},
-	}
-	id := uuid.Must(uuid.NewV7()).String()
-	put(t, l, &hookstreamv1.QuarantineEntry{Id: id, Reason: hookstreamv1.QuarantineEntry_REASON_DEAD_LETTER, Provider: ev.Provider, Event: ev, ConsumerGroup: "g", DeliveryAttempts: 5, ReceivedAt: timestamppb.Now()})
-	resp, err := q.RedriveEntry(ctx, &hookstreamv1.RedriveEntryRequest{Id: id})
-	if err != nil {
-		t.Fatalf("redrive: %v", err)
-	}
-	r := resp.GetReceipts()
-	if len(r) != 1 || r[0].GetDuplicate() || r[0].GetEventId() == ev.GetId() {
-		t.Fatalf("receipts %v, want one new event", r)
-	}
-	stored := testenv.Stored(t, l)
-	if len(stored) != 1 || stored[0].GetId() != r[0].GetEventId() || stored[0].GetSequence() != r[0].GetSequence() || stored[0].GetType() != "SHIPMENT_BOOKED" {
-		t.Errorf("stored %v, want the one new event %s", stored, r[0].GetEventId())
-	}
-	subjects, err := eventlog.FilterSubjects(&hookstreamv1.EventFilter{Types: []string{"SHIPMENT_BOOKED"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if found, _, err := l.ListEvents(ctx, subjects, 1, 10, 1<<20); err != nil || len(found) != 1 {
-		t.Errorf("listed by its type: %v %v, want the event on hookstream.events.mvmnt.SHIPMENT_BOOKED", found, err)
-	}
-}
-
 // TestRedriveEachKind redrives an entry of each kind. Payloads still rejected are answered
 // INVALID_ARGUMENT naming what is wrong, stay, and are not quarantined a second time; payloads
 // valid now are stored exactly as they would have been when they came in: with the Svix id, the
