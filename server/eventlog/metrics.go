@@ -91,7 +91,7 @@ type collector struct {
 func newCollector(l *Log) *collector {
 	return &collector{
 		l:           l,
-		msgs:        prometheus.NewDesc("hookstream_stream_messages", "Messages a stream holds (events: the events stored; quarantine: the entries).", []string{"stream"}, nil),
+		msgs:        prometheus.NewDesc("hookstream_stream_messages", "Messages a stream holds (events: the events stored and the dead letters redriven to their groups; quarantine: the entries).", []string{"stream"}, nil),
 		bytes:       prometheus.NewDesc("hookstream_stream_bytes", "Bytes a stream holds on disk.", []string{"stream"}, nil),
 		entries:     prometheus.NewDesc("hookstream_quarantine_entries", "Quarantine entries held, by provider and reason.", []string{"provider", "reason"}, nil),
 		pend:        prometheus.NewDesc("hookstream_group_pending", "Events of a consumer group's filter stored and not yet delivered to it: its backlog.", []string{"group"}, nil),

@@ -111,14 +111,17 @@ type QuarantineEntry struct {
 	RequestId string `protobuf:"bytes,11,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// The dead-lettered event (REASON_DEAD_LETTER).
 	Event *Event `protobuf:"bytes,12,opt,name=event,proto3" json:"event,omitempty"`
-	// The consumer group that failed to process it (REASON_DEAD_LETTER).
+	// The consumer group that failed to process it (REASON_DEAD_LETTER), or the generated name of
+	// the ephemeral subscription that did. A redrive sends the event back to this group alone.
 	ConsumerGroup string `protobuf:"bytes,13,opt,name=consumer_group,json=consumerGroup,proto3" json:"consumer_group,omitempty"`
 	// How many times it was delivered to that group (REASON_DEAD_LETTER).
 	DeliveryAttempts uint32 `protobuf:"varint,14,opt,name=delivery_attempts,json=deliveryAttempts,proto3" json:"delivery_attempts,omitempty"`
 	// When it was redriven successfully. Set only in RedriveEntryResponse.entry: a redriven entry
 	// leaves the quarantine, so a stored entry never has it.
 	RedrivenAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=redriven_at,json=redrivenAt,proto3" json:"redriven_at,omitempty"`
-	// The receipts of the events stored by the redrive (set with redriven_at).
+	// The receipts of the events stored by the redrive (set with redriven_at). For a dead letter:
+	// one receipt with the event's own id and first sequence, OUTCOME_DUPLICATE when the entry had
+	// been redriven already.
 	RedriveReceipts []*Receipt `protobuf:"bytes,16,rep,name=redrive_receipts,json=redriveReceipts,proto3" json:"redrive_receipts,omitempty"`
 	// The key retries of the same rejected payload are recognised by (a digest of its bytes and
 	// where it came from): a retry inside the duplicate window is not quarantined twice. Empty for
@@ -632,7 +635,8 @@ type RedriveEntryResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The entry after the redrive (redriven_at and redrive_receipts set).
 	Entry *QuarantineEntry `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
-	// The outcome for each event stored (duplicates included).
+	// The outcome for each event stored (duplicates included); see
+	// QuarantineEntry.redrive_receipts.
 	Receipts      []*Receipt `protobuf:"bytes,2,rep,name=receipts,proto3" json:"receipts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -41,14 +41,19 @@ type QuarantineServiceClient interface {
 	// HTTP (internal API): GET /v1/quarantine/{id}.
 	GetEntry(ctx context.Context, in *GetEntryRequest, opts ...grpc.CallOption) (*GetEntryResponse, error)
 	// RedriveEntry runs an entry through ingestion again: a rejected payload is converted and
-	// validated again (with the schemas now in force) and stored on success; a dead letter is
-	// stored again as a new event (its own id, the dedup key "redrive:<entry id>"), which every
-	// group whose filter matches receives. On success the entry leaves the quarantine (the
-	// quarantine stream is append-only and entries are found by the time in their id, so an entry
-	// cannot be kept with redriven_at set): the response carries it with redriven_at and
-	// redrive_receipts, and a later GetEntry or RedriveEntry of it is NOT_FOUND. A redrive that
-	// fails changes nothing in the quarantine: when the payload is still rejected the answer is
-	// INVALID_ARGUMENT naming the violations, the entry stays as it was and no new entry is made.
+	// validated again (with the schemas now in force) and stored on success. A dead letter goes
+	// back to the consumer group that gave it up (consumer_group), and to no other: the group
+	// receives the same event (its id, sequence, payload and raw JSON) as a new delivery
+	// (delivery_attempt 1); groups that acknowledged it, ephemeral subscriptions, Tail, ListEvents
+	// and GetEvent do not see it again. A retried redrive of the same entry is answered as a
+	// duplicate and delivered once. On success the entry leaves the quarantine (the quarantine
+	// stream is append-only and entries are found by the time in their id, so an entry cannot be
+	// kept with redriven_at set): the response carries it with redriven_at and redrive_receipts,
+	// and a later GetEntry or RedriveEntry of it is NOT_FOUND. A redrive that fails changes
+	// nothing in the quarantine: when the payload is still rejected the answer is INVALID_ARGUMENT
+	// naming the violations; when a dead letter's group no longer exists (deleted, expired, or an
+	// ephemeral subscription that ended) it is FAILED_PRECONDITION; either way the entry stays as
+	// it was and no new entry is made.
 	// HTTP (internal API): POST /v1/quarantine/{id}:redrive.
 	RedriveEntry(ctx context.Context, in *RedriveEntryRequest, opts ...grpc.CallOption) (*RedriveEntryResponse, error)
 	// DeleteEntry removes one entry without redriving it; NOT_FOUND when it is unknown or no
@@ -135,14 +140,19 @@ type QuarantineServiceServer interface {
 	// HTTP (internal API): GET /v1/quarantine/{id}.
 	GetEntry(context.Context, *GetEntryRequest) (*GetEntryResponse, error)
 	// RedriveEntry runs an entry through ingestion again: a rejected payload is converted and
-	// validated again (with the schemas now in force) and stored on success; a dead letter is
-	// stored again as a new event (its own id, the dedup key "redrive:<entry id>"), which every
-	// group whose filter matches receives. On success the entry leaves the quarantine (the
-	// quarantine stream is append-only and entries are found by the time in their id, so an entry
-	// cannot be kept with redriven_at set): the response carries it with redriven_at and
-	// redrive_receipts, and a later GetEntry or RedriveEntry of it is NOT_FOUND. A redrive that
-	// fails changes nothing in the quarantine: when the payload is still rejected the answer is
-	// INVALID_ARGUMENT naming the violations, the entry stays as it was and no new entry is made.
+	// validated again (with the schemas now in force) and stored on success. A dead letter goes
+	// back to the consumer group that gave it up (consumer_group), and to no other: the group
+	// receives the same event (its id, sequence, payload and raw JSON) as a new delivery
+	// (delivery_attempt 1); groups that acknowledged it, ephemeral subscriptions, Tail, ListEvents
+	// and GetEvent do not see it again. A retried redrive of the same entry is answered as a
+	// duplicate and delivered once. On success the entry leaves the quarantine (the quarantine
+	// stream is append-only and entries are found by the time in their id, so an entry cannot be
+	// kept with redriven_at set): the response carries it with redriven_at and redrive_receipts,
+	// and a later GetEntry or RedriveEntry of it is NOT_FOUND. A redrive that fails changes
+	// nothing in the quarantine: when the payload is still rejected the answer is INVALID_ARGUMENT
+	// naming the violations; when a dead letter's group no longer exists (deleted, expired, or an
+	// ephemeral subscription that ended) it is FAILED_PRECONDITION; either way the entry stays as
+	// it was and no new entry is made.
 	// HTTP (internal API): POST /v1/quarantine/{id}:redrive.
 	RedriveEntry(context.Context, *RedriveEntryRequest) (*RedriveEntryResponse, error)
 	// DeleteEntry removes one entry without redriving it; NOT_FOUND when it is unknown or no
