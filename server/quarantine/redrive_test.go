@@ -1,6 +1,7 @@
 package quarantine_test
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -16,6 +17,8 @@ import (
 
 	moveapiv1 "github.com/hookstream/hookstream/gen/hookstream/moveapi/v1"
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/hookstream/hookstream/server/config"
+	"github.com/hookstream/hookstream/server/ingest"
 	"github.com/hookstream/hookstream/server/internal/testenv"
 )
 
@@ -252,4 +255,33 @@ func TestRedriveWithoutItsGroup(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRedriveAtTheLimit dead-letters the largest event the body limit allows (a listener body at
+// the limit whose typed form is as large as can be) and redrives it: its group receives it again,
+// whole.
+func TestRedriveAtTheLimit(t *testing.T) {
+	t.Parallel()
+	env := testenv.Services(t, testenv.OpenLog(t))
+	ctx := context.Background()
+	body := testenv.ListenerBody(int(config.Default().HTTP.BodyLimit))
+	s := subscribe(t, env, &hookstreamv1.SubscribeRequest_Open{Group: "big", MaxDeliveries: 1})
+	receipts, err := env.Ingest.Ingest(ctx, ingest.Delivery{
+		Provider: hookstreamv1.Provider_PROVIDER_LISTENER, Raw: body, ListenerID: testenv.ListenerID,
+		Source: "/webhooks/v1/listeners/" + testenv.ListenerID + "/notify", ReceivedAt: time.Now(),
+	})
+	if err != nil {
+		t.Fatalf("ingest %d bytes: %v", len(body), err)
+	}
+	s.nack(s.next())
+	entry := deadLetter(t, env)
+	// The answer carries the entry, its event whole: room for more than gRPC's default 4 MiB.
+	if _, err := env.Quarantine.RedriveEntry(ctx, &hookstreamv1.RedriveEntryRequest{Id: entry.GetId()}, grpc.MaxCallRecvMsgSize(2*env.Log.MaxEventBytes())); err != nil {
+		t.Fatalf("redrive: %v", err)
+	}
+	again := s.next()
+	if again.GetEvent().GetId() != receipts[0].GetEventId() || !bytes.Equal(again.GetEvent().GetRaw(), body) || len(again.GetEvent().GetListener().GetBody().GetFields()["data"].GetListValue().GetValues()) == 0 {
+		t.Errorf("got event %s with %d raw bytes, want %s with its %d bytes and typed body", again.GetEvent().GetId(), len(again.GetEvent().GetRaw()), receipts[0].GetEventId(), len(body))
+	}
+	s.ack(again)
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -552,18 +551,6 @@ func TestExternalServer(t *testing.T) {
 	s.none(1500 * time.Millisecond)
 }
 
-// listenerBody is a listener notification of exactly n bytes whose typed form is as large as
-// can be: a list of one-digit numbers.
-func listenerBody(n int) []byte {
-	const pre, post = `{"event_type":"big","data":[`, `0]}`
-	k := (n - len(pre) - len(post)) / 2
-	b := []byte(pre + strings.Repeat("0,", k) + post)
-	if len(b) < n {
-		b = append(b[:len(b)-2], []byte(" ]}")...) // one byte of space makes up an odd n
-	}
-	return b
-}
-
 // ingestListener stores a listener notification through the HTTP front door's path (a gRPC
 // producer's message could not hold a typed body this large).
 func (e *env) ingestListener(t testing.TB, body []byte) *hookstreamv1.Receipt {
@@ -586,7 +573,7 @@ func TestResponsesBoundedByBytes(t *testing.T) {
 	e := start(t, t.TempDir())
 	const n = 20
 	for i := range n {
-		e.ingestListener(t, listenerBody(300<<10+i))
+		e.ingestListener(t, testenv.ListenerBody(300<<10+i))
 	}
 	limit := config.Default().GRPC.MaxResponseBytes
 	check := func(what string, events []*hookstreamv1.Event) {
@@ -638,7 +625,7 @@ func TestResponsesBoundedByBytes(t *testing.T) {
 func TestDeadLetterAtTheLimit(t *testing.T) {
 	t.Parallel()
 	e := start(t, t.TempDir())
-	body := listenerBody(int(config.Default().HTTP.BodyLimit))
+	body := testenv.ListenerBody(int(config.Default().HTTP.BodyLimit))
 	r := e.ingestListener(t, body)
 	s := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "dl", Start: all(), MaxDeliveries: 1})
 	ev := s.next(1, 10*time.Second)[0]

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -159,6 +160,18 @@ func Items(t testing.TB, raw []byte) [][]byte {
 		out[i] = e
 	}
 	return out
+}
+
+// ListenerBody is a listener notification of exactly n bytes (n of at least 32) whose typed form
+// is as large as can be: a list of one-digit numbers, each a google.protobuf.Value.
+func ListenerBody(n int) []byte {
+	const pre, post = `{"event_type":"big","data":[`, `0]}`
+	k := (n - len(pre) - len(post)) / 2
+	b := []byte(pre + strings.Repeat("0,", k) + post)
+	if len(b) < n {
+		b = append(b[:len(b)-2], []byte(" ]}")...) // one byte of space makes up an odd n
+	}
+	return b
 }
 
 // Sample reads a provider payload of convert's testdata (path like "moveapi/job_state_started.json")
