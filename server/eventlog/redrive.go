@@ -91,9 +91,10 @@ func withRedrive(cfg jetstream.ConsumerConfig) (jetstream.ConsumerConfig, bool) 
 // message is the entry's event and a few headers, smaller than the entry, which fitted.
 //
 // A group stored without its redrive subject (created by an older hookstream and not opened
-// since) gets it first. Errors: ErrNotDeadLetter; ErrGroupNotFound when the group does not exist
-// (deleted, expired, or an ephemeral subscription's), and nothing is stored; or errors wrapping
-// ErrTooLarge or ErrUnavailable.
+// since) gets it first. Nothing is stored when Redrive returns ErrNotDeadLetter, ErrGroupNotFound
+// (the group does not exist: deleted, expired, or an ephemeral subscription's) or an error
+// wrapping ErrGroupMismatch (a group of that name whose filter does not select the event: made
+// again since, with another filter). Other errors wrap ErrTooLarge or ErrUnavailable.
 func (l *Log) Redrive(ctx context.Context, entry *hookstreamv1.QuarantineEntry) (Result, error) {
 	if entry.GetReason() != hookstreamv1.QuarantineEntry_REASON_DEAD_LETTER || entry.GetEvent().GetPayload() == nil {
 		return Result{}, ErrNotDeadLetter
@@ -102,7 +103,7 @@ func (l *Log) Redrive(ctx context.Context, entry *hookstreamv1.QuarantineEntry) 
 	if group == "" {
 		return Result{}, ErrGroupNotFound
 	}
-	if err := l.readyForRedrive(ctx, group); err != nil {
+	if err := l.readyForRedrive(ctx, group, Subject(entry.GetEvent().GetProvider(), entry.GetEvent().GetType())); err != nil {
 		return Result{}, err
 	}
 	data, err := proto.Marshal(entry.GetEvent())
@@ -120,9 +121,10 @@ func (l *Log) Redrive(ctx context.Context, entry *hookstreamv1.QuarantineEntry) 
 	return res[0], res[0].Err
 }
 
-// readyForRedrive checks that group exists and that its filter holds its redrive subject,
-// adding it when it does not. Errors: ErrGroupNotFound, or errors wrapping ErrUnavailable.
-func (l *Log) readyForRedrive(ctx context.Context, group string) error {
+// readyForRedrive checks that group exists and selects the events of subject, and that its
+// filter holds its redrive subject, adding it when it does not. Errors: ErrGroupNotFound,
+// ErrGroupMismatch, or errors wrapping ErrUnavailable.
+func (l *Log) readyForRedrive(ctx context.Context, group, subject string) error {
 	stream, err := l.js.Stream(ctx, EventsStream)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -133,6 +135,11 @@ func (l *Log) readyForRedrive(ctx context.Context, group string) error {
 		return ErrGroupNotFound
 	case err != nil:
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	selects := func(f string) bool { return covers(f, subject) }
+	if !slices.ContainsFunc(eventSubjects(filterOf(c.CachedInfo().Config)), selects) {
+		// A group of the same name made since, with another filter.
+		return fmt.Errorf("%w: group %s does not select %s", ErrGroupMismatch, group, subject)
 	}
 	if cfg, added := withRedrive(c.CachedInfo().Config); added {
 		if _, err := stream.UpdateConsumer(ctx, cfg); err != nil {

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	moveapiv1 "github.com/hookstream/hookstream/gen/hookstream/moveapi/v1"
+	mvmntv1 "github.com/hookstream/hookstream/gen/hookstream/mvmnt/v1"
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/eventlog"
 )
@@ -155,6 +156,10 @@ func TestRedriveRefused(t *testing.T) {
 		}
 	})
 	invalid := deadLetterOf(e, "g")
+	mvmnt := &hookstreamv1.Event{
+		Id: uuid.Must(uuid.NewV7()).String(), Provider: hookstreamv1.Provider_PROVIDER_MVMNT, Type: "SHIPMENT_BOOKED",
+		Payload: &hookstreamv1.Event_Mvmnt{Mvmnt: &mvmntv1.Event{Event: "SHIPMENT_BOOKED"}},
+	}
 	invalid.Reason = hookstreamv1.QuarantineEntry_REASON_INVALID
 	for _, tt := range []struct {
 		name  string
@@ -164,6 +169,7 @@ func TestRedriveRefused(t *testing.T) {
 		{name: "not_a_dead_letter", entry: invalid, want: eventlog.ErrNotDeadLetter},
 		{name: "without_its_event", entry: deadLetterOf(nil, "g"), want: eventlog.ErrNotDeadLetter},
 		{name: "no_such_group", entry: deadLetterOf(e, "h"), want: eventlog.ErrGroupNotFound},
+		{name: "group_selects_other_events", entry: deadLetterOf(mvmnt, "g"), want: eventlog.ErrGroupMismatch},
 		{name: "no_group", entry: deadLetterOf(e, ""), want: eventlog.ErrGroupNotFound},
 		{name: "not_a_subject_token", entry: deadLetterOf(e, "g.>"), want: eventlog.ErrGroupNotFound},
 	} {

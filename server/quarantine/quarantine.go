@@ -110,8 +110,8 @@ func (s *Service) find(ctx context.Context, id string) (*hookstreamv1.Quarantine
 // the core not to quarantine what it still rejects); a dead letter goes back to the consumer
 // group that gave it up, and to no other (eventlog.Log.Redrive): the same event, with its id and
 // sequence. On success the entry leaves the quarantine and is answered with redriven_at and its
-// receipts; when the payload is still rejected, or the dead letter's group no longer exists, the
-// error is returned and the quarantine is left as it was.
+// receipts; when the payload is still rejected, or the dead letter's group no longer exists or
+// no longer selects the event, the error is returned and the quarantine is left as it was.
 func (s *Service) RedriveEntry(ctx context.Context, req *hookstreamv1.RedriveEntryRequest) (*hookstreamv1.RedriveEntryResponse, error) {
 	if err := validate.Request(req); err != nil {
 		return nil, err
@@ -152,6 +152,8 @@ func (s *Service) redriveDeadLetter(ctx context.Context, entry *hookstreamv1.Qua
 		return nil, status.Error(codes.FailedPrecondition, "the entry holds no event")
 	case errors.Is(err, eventlog.ErrGroupNotFound):
 		return nil, status.Errorf(codes.FailedPrecondition, "consumer group %q no longer exists: the dead letter stays in the quarantine", entry.GetConsumerGroup())
+	case errors.Is(err, eventlog.ErrGroupMismatch):
+		return nil, status.Errorf(codes.FailedPrecondition, "consumer group %q no longer selects this event (made again with another filter): the dead letter stays in the quarantine", entry.GetConsumerGroup())
 	case err != nil:
 		s.logger.Warn("dead letter not redriven", "id", entry.GetId(), "err", err)
 		return nil, status.Error(codes.Unavailable, "event log unavailable, retry later")

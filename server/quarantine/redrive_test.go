@@ -214,8 +214,9 @@ func TestRedriveGoesBackToItsGroup(t *testing.T) {
 	}
 }
 
-// TestRedriveWithoutItsGroup redrives dead letters whose group is not there: the redrive fails
-// with FAILED_PRECONDITION and changes nothing (the entry stays as it was, nothing is stored).
+// TestRedriveWithoutItsGroup redrives dead letters whose group is not there, or is a group of the
+// same name that does not select the event: the redrive fails with FAILED_PRECONDITION and
+// changes nothing (the entry stays as it was, nothing is stored).
 func TestRedriveWithoutItsGroup(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -231,6 +232,11 @@ func TestRedriveWithoutItsGroup(t *testing.T) {
 			return "gone"
 		}},
 		{name: "ephemeral_subscription", group: func(*testing.T, *testenv.Env) string { return "ephemeral-" + uuid.NewString() }},
+		{name: "made_again_with_another_filter", group: func(t *testing.T, env *testenv.Env) string {
+			mvmnt := &hookstreamv1.EventFilter{Providers: []hookstreamv1.Provider{hookstreamv1.Provider_PROVIDER_MVMNT}}
+			subscribe(t, env, &hookstreamv1.SubscribeRequest_Open{Group: "again", Filter: mvmnt}).st.CloseSend()
+			return "again"
+		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -52,8 +52,9 @@ type QuarantineServiceClient interface {
 	// and a later GetEntry or RedriveEntry of it is NOT_FOUND. A redrive that fails changes
 	// nothing in the quarantine: when the payload is still rejected the answer is INVALID_ARGUMENT
 	// naming the violations; when a dead letter's group no longer exists (deleted, expired, or an
-	// ephemeral subscription that ended) it is FAILED_PRECONDITION; either way the entry stays as
-	// it was and no new entry is made.
+	// ephemeral subscription that ended) or no longer selects the event (made again with another
+	// filter) it is FAILED_PRECONDITION; either way the entry stays as it was and no new entry is
+	// made.
 	// HTTP (internal API): POST /v1/quarantine/{id}:redrive.
 	RedriveEntry(ctx context.Context, in *RedriveEntryRequest, opts ...grpc.CallOption) (*RedriveEntryResponse, error)
 	// DeleteEntry removes one entry without redriving it; NOT_FOUND when it is unknown or no
@@ -151,8 +152,9 @@ type QuarantineServiceServer interface {
 	// and a later GetEntry or RedriveEntry of it is NOT_FOUND. A redrive that fails changes
 	// nothing in the quarantine: when the payload is still rejected the answer is INVALID_ARGUMENT
 	// naming the violations; when a dead letter's group no longer exists (deleted, expired, or an
-	// ephemeral subscription that ended) it is FAILED_PRECONDITION; either way the entry stays as
-	// it was and no new entry is made.
+	// ephemeral subscription that ended) or no longer selects the event (made again with another
+	// filter) it is FAILED_PRECONDITION; either way the entry stays as it was and no new entry is
+	// made.
 	// HTTP (internal API): POST /v1/quarantine/{id}:redrive.
 	RedriveEntry(context.Context, *RedriveEntryRequest) (*RedriveEntryResponse, error)
 	// DeleteEntry removes one entry without redriving it; NOT_FOUND when it is unknown or no
