@@ -17,6 +17,7 @@ import (
 	mvmntv1 "github.com/hookstream/hookstream/gen/hookstream/mvmnt/v1"
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/eventlog"
+	"github.com/hookstream/hookstream/server/internal/natstest"
 )
 
 const moveapiSubject = eventlog.EventsSubjectPrefix + ".moveapi.>"
@@ -179,5 +180,75 @@ func TestRedriveRefused(t *testing.T) {
 				t.Errorf("got %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestRedriveOnEachServer redrives on the embedded server, an external one and a 3-node cluster
+// with 3 replicas: groups a and b both acknowledged E, E is redriven to b, then F is stored;
+// a receives F next, b the redriven E and then F.
+func TestRedriveOnEachServer(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		set  func(t *testing.T) func(*eventlog.Options)
+	}{
+		{name: "embedded", set: func(*testing.T) func(*eventlog.Options) { return nil }},
+		{name: "external", set: external},
+		{name: "cluster", set: func(t *testing.T) func(*eventlog.Options) {
+			c := natstest.StartCluster(t, 3)
+			return func(o *eventlog.Options) { o.URL, o.Replicas = c.URLs(), 3 }
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			l := open(t, tt.set(t))
+			ctx := context.Background()
+			cc := eventlog.ConsumerConfig{Subjects: []string{moveapiSubject}, Start: eventlog.Start{Policy: hookstreamv1.StartPosition_POLICY_ALL}, AckWait: time.Minute, MaxDeliveries: 5}
+			groups := map[string]*eventlog.Consumer{}
+			for _, name := range []string{"a", "b"} {
+				c, err := l.OpenGroup(ctx, name, cc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				groups[name] = c
+			}
+			e := appendEvent(t, l)
+			for _, c := range groups {
+				fetchOne(t, c)
+			}
+			if _, err := l.Redrive(ctx, deadLetterOf(e, "b")); err != nil {
+				t.Fatalf("redrive: %v", err)
+			}
+			f := appendEvent(t, l)
+			got := map[string][]string{}
+			for name, c := range groups {
+				for range map[string]int{"a": 1, "b": 2}[name] {
+					got[name] = append(got[name], fetchOne(t, c).Event.GetId())
+				}
+			}
+			want := map[string][]string{"a": {f.GetId()}, "b": {e.GetId(), f.GetId()}}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("delivered after the redrive (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestRedriveUnavailable redrives while the server is down: the error wraps ErrUnavailable.
+func TestRedriveUnavailable(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Server(t)
+	l := open(t, func(o *eventlog.Options) { o.URL = ns.ClientURL() })
+	ctx := context.Background()
+	if _, err := l.OpenGroup(ctx, "g", eventlog.ConsumerConfig{Subjects: []string{moveapiSubject}, Start: eventlog.Start{Policy: hookstreamv1.StartPosition_POLICY_ALL}, AckWait: time.Minute, MaxDeliveries: 5}); err != nil {
+		t.Fatal(err)
+	}
+	e := appendEvent(t, l)
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, err := l.Redrive(ctx, deadLetterOf(e, "g")); !errors.Is(err, eventlog.ErrUnavailable) {
+		t.Errorf("redrive with the server down: got %v, want ErrUnavailable", err)
 	}
 }
