@@ -142,7 +142,7 @@ func (l *Log) OpenGroup(ctx context.Context, name string, cc ConsumerConfig) (*C
 // another), and its redrive subject when it was created without one (by an older hookstream).
 func (l *Log) join(ctx context.Context, stream jetstream.Stream, c jetstream.Consumer, cc ConsumerConfig) (*Consumer, error) {
 	info := c.CachedInfo()
-	have, want := filterOf(info.Config), slices.Clone(eventSubjects(cc.Subjects))
+	have, want := eventSubjects(filterOf(info.Config)), slices.Clone(eventSubjects(cc.Subjects))
 	slices.Sort(have)
 	slices.Sort(want)
 	if !slices.Equal(have, want) {

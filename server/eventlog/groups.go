@@ -98,9 +98,9 @@ func countGroups(ctx context.Context, stream jetstream.Stream) (int, error) {
 }
 
 // createGroup creates the group of cfg, with its redrive subject (see RedriveSubjectPrefix) in
-// its filter, unless MaxGroups groups exist (ErrTooManyGroups). The
-// count and the creation are serialised in this process; other hookstream processes on the
-// same cluster may each add one beyond the limit at the same instant.
+// its filter, unless MaxGroups groups exist (ErrTooManyGroups). The count and the creation are
+// serialised in this process; other hookstream processes on the same cluster may each add one
+// beyond the limit at the same instant.
 func (l *Log) createGroup(ctx context.Context, stream jetstream.Stream, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
 	l.groupsMu.Lock()
 	defer l.groupsMu.Unlock()

@@ -154,6 +154,10 @@ func (s *Service) redriveDeadLetter(ctx context.Context, entry *hookstreamv1.Qua
 		return nil, status.Errorf(codes.FailedPrecondition, "consumer group %q no longer exists: the dead letter stays in the quarantine", entry.GetConsumerGroup())
 	case errors.Is(err, eventlog.ErrGroupMismatch):
 		return nil, status.Errorf(codes.FailedPrecondition, "consumer group %q no longer selects this event (made again with another filter): the dead letter stays in the quarantine", entry.GetConsumerGroup())
+	case errors.Is(err, eventlog.ErrTooLarge):
+		// The entry fitted, and its event alone is smaller: a defect, not the caller's fault.
+		s.logger.Error("dead letter too large to redrive", "id", entry.GetId(), "err", err)
+		return nil, status.Error(codes.Internal, "the dead letter does not fit the event log")
 	case err != nil:
 		s.logger.Warn("dead letter not redriven", "id", entry.GetId(), "err", err)
 		return nil, status.Error(codes.Unavailable, "event log unavailable, retry later")
