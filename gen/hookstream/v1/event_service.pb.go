@@ -243,7 +243,7 @@ type ReceivedEvent struct {
 	// The event.
 	Event *Event `protobuf:"bytes,2,opt,name=event,proto3" json:"event,omitempty"`
 	// Which delivery of this event to the group this is: 1 the first time, 2 for the first
-	// redelivery, and so on.
+	// redelivery, and so on; a redriven dead letter counts again from 1.
 	DeliveryAttempt uint32 `protobuf:"varint,3,opt,name=delivery_attempt,json=deliveryAttempt,proto3" json:"delivery_attempt,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache

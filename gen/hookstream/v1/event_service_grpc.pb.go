@@ -40,9 +40,11 @@ type EventServiceClient interface {
 	// most `max_in_flight` unacknowledged at a time. Later requests ack, nack or extend the events
 	// received. An event not acked before its deadline is redelivered (to any stream of the group)
 	// with the next delivery attempt; after `max_deliveries` it is moved to the quarantine as a
-	// dead letter. Idle streams get a heartbeat every 15–30 s; before the server shuts down a stream
-	// it sends `draining`, and the client should reconnect at once. Fails with INVALID_ARGUMENT when
-	// the first request is not a valid `open`.
+	// dead letter. A dead letter redriven (QuarantineService.RedriveEntry) comes back to its group
+	// alone, as the same event (id, sequence), with delivery attempt 1. Idle streams get a
+	// heartbeat every 15–30 s; before the server shuts down a stream it sends `draining`, and the
+	// client should reconnect at once. Fails with INVALID_ARGUMENT when the first request is not a
+	// valid `open`.
 	Subscribe(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SubscribeRequest, SubscribeResponse], error)
 	// Tail streams events as they are stored, with no acknowledgements and no group: for people and
 	// tools. HTTP: GET /v1/events:tail (newline-delimited JSON).
@@ -155,9 +157,11 @@ type EventServiceServer interface {
 	// most `max_in_flight` unacknowledged at a time. Later requests ack, nack or extend the events
 	// received. An event not acked before its deadline is redelivered (to any stream of the group)
 	// with the next delivery attempt; after `max_deliveries` it is moved to the quarantine as a
-	// dead letter. Idle streams get a heartbeat every 15–30 s; before the server shuts down a stream
-	// it sends `draining`, and the client should reconnect at once. Fails with INVALID_ARGUMENT when
-	// the first request is not a valid `open`.
+	// dead letter. A dead letter redriven (QuarantineService.RedriveEntry) comes back to its group
+	// alone, as the same event (id, sequence), with delivery attempt 1. Idle streams get a
+	// heartbeat every 15–30 s; before the server shuts down a stream it sends `draining`, and the
+	// client should reconnect at once. Fails with INVALID_ARGUMENT when the first request is not a
+	// valid `open`.
 	Subscribe(grpc.BidiStreamingServer[SubscribeRequest, SubscribeResponse]) error
 	// Tail streams events as they are stored, with no acknowledgements and no group: for people and
 	// tools. HTTP: GET /v1/events:tail (newline-delimited JSON).
