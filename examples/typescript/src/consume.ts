@@ -117,10 +117,12 @@ async function main(): Promise<number> {
     switch (res.kind.case) {
       case "events":
         for (const re of res.kind.value.events) {
-          if (printed === count || re.event === undefined) {
+          if (printed === count) {
             break; // not acked: redelivered to the group
           }
-          console.log(`seq=${re.event.sequence} ${describe(re.event)}`);
+          if (re.event !== undefined) {
+            console.log(`seq=${re.event.sequence} ${describe(re.event)}`);
+          }
           printed++;
           requests.push(create(SubscribeRequestSchema, { kind: { case: "settle", value: { ackIds: [re.ackId] } } }));
         }
