@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -81,7 +82,7 @@ func command(stdout, stderr io.Writer, environ []string) *cobra.Command {
 			}
 			if dev {
 				// The listeners are bound: a request sent now waits for Run, which serves at once.
-				note, err := writeDevClientConfig(getenv, s.GRPCAddr().String())
+				note, err := writeDevClientConfig(getenv, s.GRPCAddr().String(), s.HTTPAddr().String(), filepath.Join(cfg.DataDir, devCredentialsFile))
 				if err != nil {
 					note = "client config: not written: " + err.Error()
 				}
@@ -95,7 +96,7 @@ func command(stdout, stderr io.Writer, environ []string) *cobra.Command {
 	root.AddCommand(serve)
 
 	root.AddCommand(configCommand(stdout, environ), benchCommand(stdout, stderr), bareCommand(stderr), signCommand(stdout, getenv), eventsCommand(stdout, getenv), tailCommand(stdout, stderr, getenv), versionCommand(stdout))
-	root.AddCommand(quarantineCommand(stdout, stderr, getenv))
+	root.AddCommand(quarantineCommand(stdout, stderr, getenv), sendCommand(stdout, getenv))
 
 	// Without a subcommand, hookstream serves: the flags of serve are accepted on the root too.
 	config.RegisterFlags(root.Flags())
@@ -131,7 +132,7 @@ func ExitCode(err error) int {
 }
 
 // clientEnv are the variables the client commands read beside those of clientFlags.
-var clientEnv = []string{"HOOKSTREAM_CLIENT_CONFIG", "HOOKSTREAM_TOKEN", "HOOKSTREAM_TLS"}
+var clientEnv = []string{"HOOKSTREAM_CLIENT_CONFIG", "HOOKSTREAM_TOKEN", "HOOKSTREAM_TLS", webhookURLEnv, devCredentialsEnv}
 
 // serverEnviron is environ without the client commands' variables, which a shell may hold for
 // `hookstream events` beside those of serve: config refuses the HOOKSTREAM_* variables it does

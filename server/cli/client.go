@@ -43,6 +43,11 @@ type clientSettings struct {
 	KeyFile  string `koanf:"key_file"`
 	// TLS turns TLS on with the system's roots (without a CA file).
 	TLS bool `koanf:"tls"`
+	// WebhookURL is the public door `hookstream send` posts to, e.g. "http://127.0.0.1:8080".
+	WebhookURL string `koanf:"webhook_url"`
+	// DevCredentials is the credentials file of `serve --dev` (data_dir/dev-credentials.yaml),
+	// where `hookstream send` finds the webhook credentials no variable gives.
+	DevCredentials string `koanf:"dev_credentials"`
 }
 
 // clientFlags are the flags and environment variables of clientSettings.

@@ -49,11 +49,19 @@ func devConfig(cfg config.Config) (config.Config, config.DevCredentials, error) 
 // devCredentials reads the credentials kept at path, or generates them and writes them there
 // (mode 0600) when there is no file. Errors never quote the file's content.
 func devCredentials(path string) (config.DevCredentials, error) {
-	var d config.DevCredentials
-	b, err := os.ReadFile(path)
+	d, err := readDevCredentials(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return newDevCredentials(path)
 	}
+	return d, err
+}
+
+// readDevCredentials reads the credentials kept at path by `serve --dev`. Errors wrap
+// fs.ErrNotExist when there is no file, config.ErrInvalid when it is not one of serve --dev's,
+// and never quote the file's content.
+func readDevCredentials(path string) (config.DevCredentials, error) {
+	var d config.DevCredentials
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return d, err
 	}
@@ -102,9 +110,10 @@ func random(n int) []byte {
 }
 
 // writeDevClientConfig writes, at the user's client config path, a client config naming the
-// internal gRPC address grpcAddr, unless a file there was not written by `serve --dev`. It
+// internal gRPC address grpcAddr, the public webhook address httpAddr and the credentials file
+// credsPath (for `hookstream send`), unless a file there was not written by `serve --dev`. It
 // returns what it did, as a line for the user.
-func writeDevClientConfig(getenv func(string) string, grpcAddr string) (string, error) {
+func writeDevClientConfig(getenv func(string) string, grpcAddr, httpAddr, credsPath string) (string, error) {
 	path := clientConfigPath(getenv)
 	if path == "" {
 		return "client config: not written (neither HOME nor XDG_CONFIG_HOME is set): pass --server " + grpcAddr, nil
@@ -119,7 +128,11 @@ func writeDevClientConfig(getenv func(string) string, grpcAddr string) (string, 
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", err
 	}
-	content := devClientMarker + ": the internal API is open on loopback, no credentials needed.\nserver: " + grpcAddr + "\n"
+	if abs, err := filepath.Abs(credsPath); err == nil {
+		credsPath = abs // the file is read from wherever hookstream send runs
+	}
+	content := devClientMarker + ": the internal API is open on loopback, no credentials needed.\nserver: " + grpcAddr + "\n" +
+		"# hookstream send: the public door, and the webhook credentials serve --dev generated.\nwebhook_url: http://" + httpAddr + "\ndev_credentials: " + credsPath + "\n"
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		return "", err
 	}

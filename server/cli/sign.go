@@ -1,14 +1,17 @@
 package cli
 
 import (
+	"encoding/hex"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/hookstream/hookstream/server/config"
 	"github.com/hookstream/hookstream/server/verify"
@@ -20,8 +23,31 @@ const moveAPISecretsEnv = config.EnvPrefix + "PROVIDERS_MOVEAPI_SECRETS"
 // signOptions are the flags of `hookstream sign`.
 type signOptions struct {
 	scheme, secret, secretEnv, file, id string
-	// The listener's hmac settings, as in its configuration (listeners.<uuid>.hmac).
+	hmacOptions
+}
+
+// hmacOptions are a listener's hmac settings, as in its configuration (listeners.<uuid>.hmac):
+// the flags of `sign --scheme hmac` and of `send listener --hmac-header`.
+type hmacOptions struct {
 	header, algorithm, prefix, encoding string
+}
+
+// register adds the hmac settings to fs as flags named prefix+"header" and so on.
+func (o *hmacOptions) register(fs *pflag.FlagSet, prefix string) {
+	fs.StringVar(&o.header, prefix+"header", "", "hmac: the header carrying the signature (hmac.header), e.g. X-Hub-Signature-256")
+	fs.StringVar(&o.algorithm, prefix+"algorithm", config.DefaultHMACAlgorithm, "hmac: sha256 or sha512 (hmac.algorithm)")
+	fs.StringVar(&o.prefix, prefix+"prefix", "", "hmac: the text before the digest (hmac.prefix), e.g. sha256=")
+	fs.StringVar(&o.encoding, prefix+"encoding", config.DefaultHMACEncoding, "hmac: hex or base64 (hmac.encoding)")
+}
+
+// sign returns the value of the signature header of body.
+func (o *hmacOptions) sign(secret string, body []byte) (string, error) {
+	sig, err := verify.SignHMAC(o.algorithm, o.prefix, o.encoding, secret, body)
+	if err != nil {
+		// Not verify's error, which quotes the value: it may be a secret given to the wrong flag.
+		return "", fmt.Errorf("%w: hmac: want algorithm sha256 or sha512 and encoding hex or base64", config.ErrInvalid)
+	}
+	return sig, nil
 }
 
 // signExample is the help's example of sign.
@@ -53,10 +79,9 @@ func signCommand(stdout io.Writer, getenv func(string) string) *cobra.Command {
 			case "svix":
 				return signSvix(stdout, secret, o.id, body)
 			default: // "hmac", checked by secretValue
-				sig, err := verify.SignHMAC(o.algorithm, o.prefix, o.encoding, secret, body)
+				sig, err := o.sign(secret, body)
 				if err != nil {
-					// Not verify's error, which quotes the value: it may be a secret given to the wrong flag.
-					return fmt.Errorf("%w: sign --scheme hmac: want --algorithm sha256 or sha512 and --encoding hex or base64", config.ErrInvalid)
+					return err
 				}
 				fmt.Fprintf(stdout, "-H '%s: %s'\n", o.header, sig)
 				return nil
@@ -69,10 +94,7 @@ func signCommand(stdout io.Writer, getenv func(string) string) *cobra.Command {
 	f.StringVar(&o.secret, "secret", "", "the secret itself (shows in ps and shell history: prefer --secret-env)")
 	f.StringVar(&o.file, "file", "-", "the body to sign, exactly as it will be sent; - for stdin")
 	f.StringVar(&o.id, "id", "", "svix: the message id (default: a new one)")
-	f.StringVar(&o.header, "header", "", "hmac: the header carrying the signature (hmac.header), e.g. X-Hub-Signature-256")
-	f.StringVar(&o.algorithm, "algorithm", config.DefaultHMACAlgorithm, "hmac: sha256 or sha512 (hmac.algorithm)")
-	f.StringVar(&o.prefix, "prefix", "", "hmac: the text before the digest (hmac.prefix), e.g. sha256=")
-	f.StringVar(&o.encoding, "encoding", config.DefaultHMACEncoding, "hmac: hex or base64 (hmac.encoding)")
+	o.register(f, "")
 	return cmd
 }
 
@@ -119,13 +141,28 @@ func (o *signOptions) body(stdin io.Reader) ([]byte, error) {
 // signSvix prints the three Svix headers of body, signed now with secret.
 func signSvix(stdout io.Writer, secret, id string, body []byte) error {
 	if id == "" {
-		id = "msg_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		id = newSvixID()
 	}
-	now := time.Now()
-	sig, err := verify.Sign(secret, id, now, body)
+	h, err := svixHeaders(secret, id, time.Now(), body)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "-H 'svix-id: %s' -H 'svix-timestamp: %d' -H 'svix-signature: %s'\n", id, now.Unix(), sig)
+	fmt.Fprintf(stdout, "-H 'svix-id: %s' -H 'svix-timestamp: %s' -H 'svix-signature: %s'\n", h.Get("svix-id"), h.Get("svix-timestamp"), h.Get("svix-signature"))
 	return nil
 }
+
+// svixHeaders returns the Svix headers of message id with body, signed at now with secret.
+func svixHeaders(secret, id string, now time.Time, body []byte) (http.Header, error) {
+	sig, err := verify.Sign(secret, id, now, body)
+	if err != nil {
+		return nil, err
+	}
+	h := http.Header{}
+	h.Set("svix-id", id)
+	h.Set("svix-timestamp", strconv.FormatInt(now.Unix(), 10))
+	h.Set("svix-signature", sig)
+	return h, nil
+}
+
+// newSvixID returns a new Svix message id, "msg_" and 24 random hex digits.
+func newSvixID() string { return "msg_" + hex.EncodeToString(random(12)) }
