@@ -191,4 +191,3 @@ func TestGetUnknown(t *testing.T) {
 		t.Errorf("Get(mvmnt, shipment_created): got %v, want the sample of SHIPMENT_CREATED", err)
 	}
 }
-
