@@ -86,6 +86,19 @@ func runStdin(t *testing.T, stdin string, environ []string, args ...string) (str
 	return out.String(), err
 }
 
+// tempWriter returns a function writing a file of a temporary directory of t (mode 0600) and
+// returning its path.
+func tempWriter(t *testing.T) func(name, content string) string {
+	dir := t.TempDir()
+	return func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+}
+
 // TestHelpHoldsNoSecret asks every command of the tree (hidden ones too) for its help with
 // every secret in the environment: none may show, as a flag's default or otherwise; and every
 // command not hidden has an example.
@@ -132,14 +145,7 @@ func hidden(path []string) bool {
 // configuration errors are told apart (exit 2) from the others (exit 1).
 func TestErrorsHoldNoSecret(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	file := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	file := tempWriter(t)
 	misplaced := file("misplaced.yaml", "providers:\n  movment:\n    tokens: ["+secrets[1]+"]\n  mvmnt:\n    insecure: "+secrets[2]+"\n")
 	insecure := file("insecure.yaml", "listeners:\n  "+listenerID+":\n    insecure: true\n    tokens: ["+secrets[7]+"]\n")
 	badDigest := file("digest.yaml", "auth:\n  principals:\n    billing:\n      tokens: ["+secrets[6]+"]\n      permissions: [read]\n")

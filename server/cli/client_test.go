@@ -3,8 +3,6 @@ package cli_test
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -55,15 +53,7 @@ func serveStoppable(t *testing.T) (*daemon.Server, *testca.CA, func()) {
 		"reader-tls": {Certificates: []string{"CN=cli.internal"}, Permissions: []string{"read"}},
 		"consumer":   {Tokens: []string{auth.TokenDigest(consumerToken)}, Permissions: []string{"consume", "admin"}},
 	}
-	s, err := daemon.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	go func() { s.Run(ctx); close(stopped) }()
-	stop := func() { cancel(); <-stopped }
-	t.Cleanup(stop)
+	s, stop := cli.StartDaemon(t, cfg)
 
 	raw := testenv.Sample(t, "mvmnt/shipment_delivered.json", &mvmntv1.Delivery{})
 	req, _ := http.NewRequest("POST", "http://"+s.HTTPAddr().String()+"/webhooks/mvmnt", bytes.NewReader(raw))
