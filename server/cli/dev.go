@@ -128,9 +128,7 @@ func writeDevClientConfig(getenv func(string) string, grpcAddr, httpAddr, credsP
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", err
 	}
-	if abs, err := filepath.Abs(credsPath); err == nil {
-		credsPath = abs // the file is read from wherever hookstream send runs
-	}
+	credsPath = absPath(credsPath) // the file is read from wherever hookstream send runs
 	content := devClientMarker + ": the internal API is open on loopback, no credentials needed.\nserver: " + grpcAddr + "\n" +
 		"# hookstream send: the public door, and the webhook credentials serve --dev generated.\nwebhook_url: http://" + httpAddr + "\ndev_credentials: " + credsPath + "\n"
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
@@ -147,7 +145,12 @@ func printDevUsage(w io.Writer, cfg config.Config, d config.DevCredentials, http
 	base := "http://" + httpAddr
 	fmt.Fprintf(w, "\nhookstream serve --dev: loopback only; credentials in %s (reused by the next --dev start)\n%s\n\n",
 		filepath.Join(cfg.DataDir, devCredentialsFile), clientNote)
-	fmt.Fprintln(w, "Send webhooks from another shell (from the clone's root):")
+	fmt.Fprintf(w, "Send sample webhooks from another shell (from the clone's root), signed with these credentials:\n"+
+		"go run ./cmd/hookstream send mvmnt        # one of each MVMNT event type; also moveapi, movement, listener\n"+
+		"go run ./cmd/hookstream send --list       # every provider's event types\n"+
+		"# (without the client config: HOOKSTREAM_DEV_CREDENTIALS=%s HOOKSTREAM_WEBHOOK_URL=%s go run ./cmd/hookstream send mvmnt)\n\n",
+		absPath(filepath.Join(cfg.DataDir, devCredentialsFile)), base)
+	fmt.Fprintln(w, "Or by hand, with curl:")
 	configured := func(name string) { fmt.Fprintf(w, "# %s: configured credentials are in use, not dev mode's\n", name) }
 	if slices.Contains(cfg.Providers.MVMNT.Tokens, d.MVMNTToken) {
 		fmt.Fprintf(w, "# MVMNT\ncurl -i %s/webhooks/mvmnt -H 'x-api-key: %s' -H 'content-type: application/json' \\\n  -d '%s'\n", base, d.MVMNTToken, devMVMNTBody)
@@ -178,6 +181,14 @@ const (
 	devMVMNTBody    = `{"sentAt":"2025-01-15T14:30:00Z","events":[{"event":"SHIPMENT_DELIVERED","timestamp":"2025-01-15T14:30:00Z","data":{"id":"660e8400-e29b-41d4-a716-446655440000","friendlyId":"SHP-12345","key":"ERP-SHIP-789"},"diff":null}]}`
 	devListenerBody = `{"event_type":"incident.created","data":{"incident_id":"INC0123456","priority":"High"}}`
 )
+
+// absPath is p made absolute, or p when it cannot be.
+func absPath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
 
 // registerDevFlag adds --dev to fs (config.Load ignores it: it names no key).
 func registerDevFlag(fs *pflag.FlagSet) {

@@ -106,6 +106,9 @@ func TestServeDev(t *testing.T) {
 		t.Fatalf("webhook with the printed token: got %d, want 200", resp.StatusCode)
 	}
 
+	if !strings.Contains(usage, "go run ./cmd/hookstream send mvmnt") {
+		t.Errorf("usage: got %q, want it to show hookstream send", usage)
+	}
 	clientConfig := filepath.Join(home, "xdg", "hookstream", "client.yaml")
 	if !strings.Contains(usage, "wrote "+clientConfig) {
 		t.Errorf("usage: got %q, want it to name %s", usage, clientConfig)
