@@ -119,9 +119,6 @@ func TestSendEveryType(t *testing.T) {
 				t.Fatalf("send %s: got error %v, want none:\n%s", provider, err, out)
 			}
 			want := "200 stored "
-			if provider == samples.Listener {
-				want = "200 received"
-			}
 			got := lines(out)
 			if len(got) != len(types) {
 				t.Errorf("got %d lines, want one per type (%d):\n%s", len(got), len(types), out)
@@ -158,8 +155,7 @@ func TestSendDup(t *testing.T) {
 		{provider: samples.MoveAPI, typ: "job.state.completed", want: []string{"200 stored", "200 duplicate"}},
 		{provider: samples.Movement, typ: "call.finished", want: []string{"200 stored", "200 duplicate"}},
 		{provider: samples.MVMNT, typ: "SHIPMENT_DELIVERED", want: []string{"200 stored", "200 duplicate"}},
-		// The listener contract's answer is fixed: it says received both times.
-		{provider: samples.Listener, typ: "incident.created", want: []string{"200 received", "200 received"}},
+		{provider: samples.Listener, typ: "incident.created", want: []string{"200 stored", "200 duplicate"}},
 	} {
 		t.Run(tt.provider, func(t *testing.T) {
 			t.Parallel()
@@ -335,7 +331,7 @@ func TestSendCredentials(t *testing.T) {
 		{name: "secret_file", args: []string{"send", "mvmnt", "QUOTE_WON", "--secret-file", tokenFile}, environ: []string{noConfig}, want: "200 stored"},
 		{name: "webhook_url_env", args: []string{"send", "mvmnt", "QUOTE_LOST"}, environ: append(secretEnviron(noConfig), webhookURLEnv+"="+url), want: "200 stored"},
 		{name: "listener_hmac", args: []string{"send", "listener", "--listener", listener, "--secret-env", "L_TOKEN", "--hmac-header", "X-Hub-Signature-256", "--hmac-prefix", "sha256=", "--hmac-secret-env", "L_HMAC"},
-			environ: []string{noConfig, "L_TOKEN=" + secrets[7], "L_HMAC=" + secrets[8]}, want: "200 received"},
+			environ: []string{noConfig, "L_TOKEN=" + secrets[7], "L_HMAC=" + secrets[8]}, want: "200 stored"},
 		{name: "listener_without_hmac", args: []string{"send", "listener", "--listener", listener, "--secret-env", "L_TOKEN"}, environ: []string{noConfig, "L_TOKEN=" + secrets[7]}, want: "401 refused"},
 		{name: "wrong_token", args: []string{"send", "mvmnt", "QUOTE_WON", "--secret-env", "MY_TOKEN"}, environ: []string{noConfig, "MY_TOKEN=not-" + secrets[2]}, want: "401 refused"},
 		{name: "wrong_svix_secret", args: []string{"send", "moveapi", "job.state.started", "--secret-env", "MY_SECRET"}, environ: []string{noConfig, "MY_SECRET=whsec_" + "c2VjcmV0LW9mLWFub3RoZXItZW5kcG9pbnQ="}, want: "401 refused"},

@@ -12,6 +12,7 @@ import (
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/convert"
+	"github.com/hookstream/hookstream/server/ingest"
 	"github.com/hookstream/hookstream/server/samples"
 )
 
@@ -27,7 +28,14 @@ func answerLine(provider string, resp *http.Response, body []byte) (line string,
 	var receipts []*hookstreamv1.Receipt
 	switch provider {
 	case samples.Listener:
-		// The listener contract's answer is fixed and carries no receipt.
+		// The listener contract fixes the body: the receipt is in headers (a hookstream without
+		// them answers only "received").
+		switch resp.Header.Get(ingest.MetadataOutcome) {
+		case "stored":
+			return fmt.Sprintf("%d stored %s", code, resp.Header.Get(ingest.MetadataEventID)), true
+		case "duplicate":
+			return fmt.Sprintf("%d duplicate, not stored again", code), true
+		}
 		return fmt.Sprintf("%d received", code), true
 	case samples.MVMNT:
 		var r hookstreamv1.ReceiveMvmntDeliveryResponse

@@ -152,6 +152,11 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 		// Request headers are not turned into gRPC metadata: the in-process core does not read
 		// it, and copying every header costs time on each webhook.
 		runtime.WithIncomingHeaderMatcher(func(string) (string, bool) { return "", false }),
+		// The core's answer metadata (a listener's receipt, whose body the contract fixes) goes
+		// out under its own name, not as Grpc-Metadata-*; no other metadata leaves.
+		runtime.WithOutgoingHeaderMatcher(func(key string) (string, bool) {
+			return key, key == ingest.MetadataOutcome || key == ingest.MetadataEventID
+		}),
 	)
 	if err := hookstreamv1.RegisterWebhookServiceHandlerServer(ctx, h.webhooks, o.Webhooks); err != nil {
 		return nil, err

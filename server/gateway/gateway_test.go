@@ -267,6 +267,31 @@ func TestProviderPayloadsEndToEnd(t *testing.T) {
 	}
 }
 
+// TestListenerReceiptHeaders checks that a listener's answer, whose body the contract fixes,
+// carries the receipt in headers: stored with the event's id, then duplicate for the same body.
+func TestListenerReceiptHeaders(t *testing.T) {
+	t.Parallel()
+	fd := start(t, nil)
+	body := []byte(`{"event_type":"incident.created","data":{"incident_id":"INC0123456"}}`)
+	var ids []string
+	for _, want := range []string{"stored", "duplicate"} {
+		resp, out := do(t, signed(t, fd.url, "listener", body))
+		if resp.StatusCode != http.StatusOK || string(out) != `{"message":"Event received successfully","status":"RECEIVED"}` {
+			t.Fatalf("got %d %s, want 200 and the contract's body", resp.StatusCode, out)
+		}
+		if got := resp.Header.Get("Hookstream-Outcome"); got != want {
+			t.Errorf("Hookstream-Outcome: got %q, want %q", got, want)
+		}
+		ids = append(ids, resp.Header.Get("Hookstream-Event-Id"))
+	}
+	if ids[0] == "" || ids[1] == "" {
+		t.Errorf("Hookstream-Event-Id: got %q, want an id on each answer", ids)
+	}
+	if got := storedCount(t, fd.log); got != 1 {
+		t.Errorf("stored: got %d events, want 1", got)
+	}
+}
+
 // storedCount is the number of events in the log.
 func storedCount(t *testing.T, l *eventlog.Log) uint64 {
 	t.Helper()

@@ -21,7 +21,9 @@ import (
 	otelcodes "go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -235,11 +237,29 @@ func (s *Service) receiveMovement(ctx context.Context, req *hookstreamv1.Receive
 	return &hookstreamv1.ReceiveMovementWebhookResponse{Receipt: r}, nil
 }
 
+// Header metadata of a NotifyListener answer: the listener contract fixes the answer's body,
+// so the receipt travels beside it, as the HTTP headers Hookstream-Outcome and
+// Hookstream-Event-Id on the front door.
+const (
+	// MetadataOutcome is "stored" or "duplicate".
+	MetadataOutcome = "hookstream-outcome"
+	// MetadataEventID is the event's id (for a duplicate, the id given to the duplicate).
+	MetadataEventID = "hookstream-event-id"
+)
+
 // NotifyListener implements hookstreamv1.WebhookServiceServer.
 func (s *Service) NotifyListener(ctx context.Context, req *hookstreamv1.NotifyListenerRequest) (*hookstreamv1.NotifyListenerResponse, error) {
-	if _, err := s.notify(ctx, req); err != nil {
+	receipts, err := s.notify(ctx, req)
+	if err != nil {
 		return nil, err
 	}
+	outcome := "stored"
+	if receipts[0].GetDuplicate() {
+		outcome = "duplicate"
+	}
+	// Fails only without a server stream in ctx (a call in-process, not through either door),
+	// where no one would read it.
+	_ = grpc.SetHeader(ctx, metadata.Pairs(MetadataOutcome, outcome, MetadataEventID, receipts[0].GetEventId()))
 	return &hookstreamv1.NotifyListenerResponse{Message: "Event received successfully", Status: "RECEIVED"}, nil
 }
 

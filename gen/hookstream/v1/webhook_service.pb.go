@@ -583,7 +583,10 @@ func (x *NotifyListenerRequest) GetDedupId() string {
 }
 
 // NotifyListenerResponse is the listener contract's acknowledgement:
-// {"message":"Event received successfully","status":"RECEIVED"}.
+// {"message":"Event received successfully","status":"RECEIVED"}. The contract fixes these bytes,
+// so the receipt travels beside them, in the response header metadata "hookstream-outcome"
+// ("stored" or "duplicate") and "hookstream-event-id" (over HTTP, the headers
+// Hookstream-Outcome and Hookstream-Event-Id).
 type NotifyListenerResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Always "Event received successfully".
