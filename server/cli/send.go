@@ -35,14 +35,14 @@ var errNotStored = errors.New("deliveries were not stored")
 
 // sendOptions are the flags of `hookstream send`.
 type sendOptions struct {
-	list, dup, bearer          bool
-	count                      int
-	rate                       float64
-	file, url, listener        string
-	secretEnv, secretFile      string
-	hmacSecretEnv, hmacSecFile string
-	timeout                    time.Duration
-	hmac                       hmacOptions
+	list, dup, bearer             bool
+	count                         int
+	rate                          float64
+	file, url, listener           string
+	secretEnv, secretFile         string
+	hmacSecretEnv, hmacSecretFile string
+	timeout                       time.Duration
+	hmac                          hmacOptions
 }
 
 // sendExample is the help's example of send.
@@ -98,7 +98,7 @@ webhook_url, else ` + defaultWebhookURL + `.`,
 	f.StringVar(&o.listener, "listener", "", "listener: the listener's id (default: serve --dev's listener)")
 	f.BoolVar(&o.bearer, "bearer", false, "movement: send the token as Authorization: Bearer instead of ?token=")
 	f.StringVar(&o.hmacSecretEnv, "hmac-secret-env", "", "listener: the variable holding the hmac secret (with --hmac-header)")
-	f.StringVar(&o.hmacSecFile, "hmac-secret-file", "", "listener: the file holding the hmac secret (with --hmac-header)")
+	f.StringVar(&o.hmacSecretFile, "hmac-secret-file", "", "listener: the file holding the hmac secret (with --hmac-header)")
 	o.hmac.register(f, "hmac-")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long to wait for each answer")
 	f.String("client-config", "", "client config file (default $HOOKSTREAM_CLIENT_CONFIG, else ~/.config/hookstream/client.yaml when it exists)")
@@ -340,7 +340,7 @@ func (o *sendOptions) door(provider string, s clientSettings, getenv func(string
 			d.secret = token
 		}
 		if d.hmac.header != "" {
-			if d.hmacSecret, err = secretFrom("--hmac-secret", o.hmacSecretEnv, o.hmacSecFile, getenv); err != nil {
+			if d.hmacSecret, err = secretFrom("--hmac-secret", o.hmacSecretEnv, o.hmacSecretFile, getenv); err != nil {
 				return door{}, err
 			}
 			if d.hmacSecret == "" {
