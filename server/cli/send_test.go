@@ -354,3 +354,13 @@ func TestSendCredentials(t *testing.T) {
 		})
 	}
 }
+
+// TestSendVariablesLeaveServeAlone checks that send's variables, which a shell may hold beside
+// serve's, are not refused by serve's configuration as unknown HOOKSTREAM_* variables.
+func TestSendVariablesLeaveServeAlone(t *testing.T) {
+	t.Parallel()
+	environ := []string{webhookURLEnv + "=http://127.0.0.1:8080", devCredentialsEnv + "=/tmp/dev-credentials.yaml"}
+	if out, err := run(t, environ, "config", "check"); err != nil {
+		t.Errorf("config check with %v: got error %v, want none:\n%s", environ, err, out)
+	}
+}
