@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
@@ -21,6 +22,22 @@ import (
 // hookstream keeps an authentic body it cannot accept). ok reports whether every event was
 // stored or a duplicate of a stored one.
 func answerLine(provider string, resp *http.Response, body []byte) (line string, ok bool) {
+	line, ok = answer(provider, resp, body)
+	return oneLine(line), ok
+}
+
+// oneLine is s with every control character (a newline a door put in a message) made a space.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// answer is answerLine before it is made one line.
+func answer(provider string, resp *http.Response, body []byte) (line string, ok bool) {
 	code := resp.StatusCode
 	if code/100 != 2 {
 		return fmt.Sprintf("%d %s", code, refusal(code, resp.Header.Get("Retry-After"), body)), false
