@@ -23,6 +23,10 @@ import (
 	"github.com/hookstream/hookstream/server/config"
 )
 
+// maxAnswerBytes is the largest answer a client command accepts: two entry budgets at
+// nats-server's largest max_payload (64 MiB), with room for the rest of the message.
+const maxAnswerBytes = 2*64<<20 + 1<<20
+
 // errClient is wrapped by the errors of client settings that cannot be used.
 var errClient = errors.New("client settings")
 
@@ -199,7 +203,13 @@ func dialClient(cmd *cobra.Command, getenv func(string) string) (*grpc.ClientCon
 	if err != nil {
 		return nil, err
 	}
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		// gRPC's default of 4 MiB is less than one answer can hold: a quarantine entry or dead
+		// letter of a body at the largest limit (eventlog.MaxBodyLimit) with its event, twice
+		// in a RedriveEntry answer. The server bounds its answers; this only has to admit them.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxAnswerBytes)),
+	}
 	tok, err := s.token()
 	if err != nil {
 		return nil, err
