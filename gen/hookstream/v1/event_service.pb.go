@@ -8,6 +8,7 @@ package hookstreamv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	pb "github.com/cloudevents/sdk-go/binding/format/protobuf/v2/pb"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -24,6 +25,91 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// EventFormat is how events are delivered: as hookstream's Event envelope, or as CloudEvents
+// (https://cloudevents.io, spec version 1.0) for consumers and tools that speak them. On gRPC a
+// CloudEvent is an io.cloudevents.v1.CloudEvent (the CloudEvents protobuf format); over HTTP it
+// is the JSON event format (structured mode). The attributes, stable across versions:
+//
+//	id               the event's id (Event.id), unique; a redelivery has the same id
+//	source           where it came in (Event.source), a URI reference: the route of the HTTP
+//	                 front door ("/webhooks/mvmnt", "/webhooks/v1/listeners/<id>/notify"), or
+//	                 "grpc:<principal>" ("grpc" without one) for an internal producer
+//	specversion      "1.0"
+//	type             "hookstream.<provider>.<Event.type>", the provider in lower case, the type
+//	                 as the provider wrote it: "hookstream.moveapi.job.state.completed",
+//	                 "hookstream.movement.call.finished", "hookstream.mvmnt.SHIPMENT_DELIVERED",
+//	                 "hookstream.listener.incident.created"
+//	time             when it happened (Event.occurred_at), else when hookstream received it
+//	                 (Event.received_at)
+//	subject          the id of the object it is about, where the payload has one: the Move API
+//	                 job id, the Movement call, text message, email or subscription id, the
+//	                 MVMNT entity's data id; absent for listener notifications
+//	datacontenttype  "application/protobuf" on gRPC, "application/json" over HTTP
+//	dataschema       gRPC only: the type URL of the data, e.g.
+//	                 "type.googleapis.com/hookstream.mvmnt.v1.Event"
+//	data             the typed payload: on gRPC proto_data, an Any of hookstream.moveapi.v1.Webhook,
+//	                 hookstream.movement.v1.Webhook, hookstream.mvmnt.v1.Event or
+//	                 hookstream.listener.v1.Notification; over HTTP the same message as JSON
+//	                 (the gateway's JSON of it, as in the envelope). The raw JSON the provider sent
+//	                 is in the envelope only.
+//
+// Extension attributes: "provider" (moveapi, movement, mvmnt, listener), "sequence" (the
+// position in the event log, Event.sequence, as a decimal string since it may exceed a
+// CloudEvents Integer), "deliveryattempt" (Subscribe only, an Integer: 1 the first time),
+// "traceparent" and "tracestate" (the Distributed Tracing extension, from Event.trace_context,
+// when there is one).
+type EventFormat int32
+
+const (
+	// The default: the hookstream envelope, as EVENT_FORMAT_ENVELOPE.
+	EventFormat_EVENT_FORMAT_UNSPECIFIED EventFormat = 0
+	// hookstream's Event envelope, with the raw JSON, dedup key and every other field.
+	EventFormat_EVENT_FORMAT_ENVELOPE EventFormat = 1
+	// A CloudEvent in the field named cloud_event, instead of the envelope.
+	EventFormat_EVENT_FORMAT_CLOUDEVENT EventFormat = 2
+)
+
+// Enum value maps for EventFormat.
+var (
+	EventFormat_name = map[int32]string{
+		0: "EVENT_FORMAT_UNSPECIFIED",
+		1: "EVENT_FORMAT_ENVELOPE",
+		2: "EVENT_FORMAT_CLOUDEVENT",
+	}
+	EventFormat_value = map[string]int32{
+		"EVENT_FORMAT_UNSPECIFIED": 0,
+		"EVENT_FORMAT_ENVELOPE":    1,
+		"EVENT_FORMAT_CLOUDEVENT":  2,
+	}
+)
+
+func (x EventFormat) Enum() *EventFormat {
+	p := new(EventFormat)
+	*p = x
+	return p
+}
+
+func (x EventFormat) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EventFormat) Descriptor() protoreflect.EnumDescriptor {
+	return file_hookstream_v1_event_service_proto_enumTypes[0].Descriptor()
+}
+
+func (EventFormat) Type() protoreflect.EnumType {
+	return &file_hookstream_v1_event_service_proto_enumTypes[0]
+}
+
+func (x EventFormat) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EventFormat.Descriptor instead.
+func (EventFormat) EnumDescriptor() ([]byte, []int) {
+	return file_hookstream_v1_event_service_proto_rawDescGZIP(), []int{0}
+}
 
 // SubscribeRequest is one message from a consumer on a Subscribe stream.
 type SubscribeRequest struct {
@@ -245,8 +331,11 @@ type ReceivedEvent struct {
 	// Which delivery of this event to the group this is: 1 the first time, 2 for the first
 	// redelivery, and so on; a redriven dead letter counts again from 1.
 	DeliveryAttempt uint32 `protobuf:"varint,3,opt,name=delivery_attempt,json=deliveryAttempt,proto3" json:"delivery_attempt,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The event as a CloudEvent, when the stream was opened with EVENT_FORMAT_CLOUDEVENT; `event`
+	// is then unset. Unset otherwise. See EventFormat for the attributes.
+	CloudEvent    *pb.CloudEvent `protobuf:"bytes,4,opt,name=cloud_event,json=cloudEvent,proto3" json:"cloud_event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReceivedEvent) Reset() {
@@ -300,13 +389,26 @@ func (x *ReceivedEvent) GetDeliveryAttempt() uint32 {
 	return 0
 }
 
+func (x *ReceivedEvent) GetCloudEvent() *pb.CloudEvent {
+	if x != nil {
+		return x.CloudEvent
+	}
+	return nil
+}
+
 // TailRequest says which events Tail streams.
 type TailRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Which events to stream. Empty means all.
 	Filter *EventFilter `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
 	// Where to start. Default: new events only.
-	Start         *StartPosition `protobuf:"bytes,2,opt,name=start,proto3" json:"start,omitempty"`
+	Start *StartPosition `protobuf:"bytes,2,opt,name=start,proto3" json:"start,omitempty"`
+	// How events are sent: the envelope (TailResponse.event, the default) or CloudEvents
+	// (TailResponse.cloud_event). HTTP: the query parameter format=EVENT_FORMAT_CLOUDEVENT, or the
+	// header "Accept: application/cloudevents+json", streams one CloudEvent in the JSON event
+	// format per line (structured mode), with Content-Type application/x-ndjson and an empty line
+	// as the heartbeat.
+	Format        EventFormat `protobuf:"varint,3,opt,name=format,proto3,enum=hookstream.v1.EventFormat" json:"format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -355,6 +457,13 @@ func (x *TailRequest) GetStart() *StartPosition {
 	return nil
 }
 
+func (x *TailRequest) GetFormat() EventFormat {
+	if x != nil {
+		return x.Format
+	}
+	return EventFormat_EVENT_FORMAT_UNSPECIFIED
+}
+
 // TailResponse is one message of a Tail stream.
 type TailResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -364,6 +473,7 @@ type TailResponse struct {
 	//
 	//	*TailResponse_Event
 	//	*TailResponse_Heartbeat
+	//	*TailResponse_CloudEvent
 	Kind          isTailResponse_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -424,6 +534,15 @@ func (x *TailResponse) GetHeartbeat() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *TailResponse) GetCloudEvent() *pb.CloudEvent {
+	if x != nil {
+		if x, ok := x.Kind.(*TailResponse_CloudEvent); ok {
+			return x.CloudEvent
+		}
+	}
+	return nil
+}
+
 type isTailResponse_Kind interface {
 	isTailResponse_Kind()
 }
@@ -438,15 +557,29 @@ type TailResponse_Heartbeat struct {
 	Heartbeat *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=heartbeat,proto3,oneof"`
 }
 
+type TailResponse_CloudEvent struct {
+	// The next event as a CloudEvent, instead of `event`, when the tail was asked for
+	// EVENT_FORMAT_CLOUDEVENT. See EventFormat for the attributes.
+	CloudEvent *pb.CloudEvent `protobuf:"bytes,3,opt,name=cloud_event,json=cloudEvent,proto3,oneof"`
+}
+
 func (*TailResponse_Event) isTailResponse_Kind() {}
 
 func (*TailResponse_Heartbeat) isTailResponse_Kind() {}
+
+func (*TailResponse_CloudEvent) isTailResponse_Kind() {}
 
 // GetEventRequest names one event.
 type GetEventRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The event's id (a UUIDv7 string).
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// How the event is returned: the envelope (GetEventResponse.event, the default) or a
+	// CloudEvent (GetEventResponse.cloud_event). HTTP: the query parameter
+	// format=EVENT_FORMAT_CLOUDEVENT, or the header "Accept: application/cloudevents+json",
+	// answers the CloudEvent alone in the JSON event format (structured mode), with Content-Type
+	// application/cloudevents+json.
+	Format        EventFormat `protobuf:"varint,2,opt,name=format,proto3,enum=hookstream.v1.EventFormat" json:"format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -488,11 +621,21 @@ func (x *GetEventRequest) GetId() string {
 	return ""
 }
 
+func (x *GetEventRequest) GetFormat() EventFormat {
+	if x != nil {
+		return x.Format
+	}
+	return EventFormat_EVENT_FORMAT_UNSPECIFIED
+}
+
 // GetEventResponse carries the event.
 type GetEventResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The event.
-	Event         *Event `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	// The event, unless it was asked for as a CloudEvent.
+	Event *Event `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	// The event as a CloudEvent, when it was asked for with EVENT_FORMAT_CLOUDEVENT; `event` is
+	// then unset. See EventFormat for the attributes.
+	CloudEvent    *pb.CloudEvent `protobuf:"bytes,2,opt,name=cloud_event,json=cloudEvent,proto3" json:"cloud_event,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -530,6 +673,13 @@ func (*GetEventResponse) Descriptor() ([]byte, []int) {
 func (x *GetEventResponse) GetEvent() *Event {
 	if x != nil {
 		return x.Event
+	}
+	return nil
+}
+
+func (x *GetEventResponse) GetCloudEvent() *pb.CloudEvent {
+	if x != nil {
+		return x.CloudEvent
 	}
 	return nil
 }
@@ -970,6 +1120,10 @@ type SubscribeRequest_Open struct {
 	// How many times an event is delivered before it is dead-lettered to the quarantine. Default
 	// 5; at most 1,000.
 	MaxDeliveries uint32 `protobuf:"varint,6,opt,name=max_deliveries,json=maxDeliveries,proto3" json:"max_deliveries,omitempty"`
+	// How this stream's events are delivered: as the hookstream envelope (ReceivedEvent.event,
+	// the default) or as CloudEvents (ReceivedEvent.cloud_event, with the extension attribute
+	// "deliveryattempt"). Each stream of a group may choose its own.
+	Format        EventFormat `protobuf:"varint,7,opt,name=format,proto3,enum=hookstream.v1.EventFormat" json:"format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1044,6 +1198,13 @@ func (x *SubscribeRequest_Open) GetMaxDeliveries() uint32 {
 		return x.MaxDeliveries
 	}
 	return 0
+}
+
+func (x *SubscribeRequest_Open) GetFormat() EventFormat {
+	if x != nil {
+		return x.Format
+	}
+	return EventFormat_EVENT_FORMAT_UNSPECIFIED
 }
 
 // Settle acknowledges, rejects or extends events by ack id. Unknown or expired ack ids are
@@ -1383,17 +1544,18 @@ var File_hookstream_v1_event_service_proto protoreflect.FileDescriptor
 
 const file_hookstream_v1_event_service_proto_rawDesc = "" +
 	"\n" +
-	"!hookstream/v1/event_service.proto\x12\rhookstream.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19hookstream/v1/event.proto\"\xd5\x05\n" +
+	"!hookstream/v1/event_service.proto\x12\rhookstream.v1\x1a\x1bbuf/validate/validate.proto\x1a\x10cloudevent.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19hookstream/v1/event.proto\"\x93\x06\n" +
 	"\x10SubscribeRequest\x12:\n" +
 	"\x04open\x18\x01 \x01(\v2$.hookstream.v1.SubscribeRequest.OpenH\x00R\x04open\x12@\n" +
-	"\x06settle\x18\x02 \x01(\v2&.hookstream.v1.SubscribeRequest.SettleH\x00R\x06settle\x1a\xd0\x02\n" +
+	"\x06settle\x18\x02 \x01(\v2&.hookstream.v1.SubscribeRequest.SettleH\x00R\x06settle\x1a\x8e\x03\n" +
 	"\x04Open\x122\n" +
 	"\x05group\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{0,64}$R\x05group\x122\n" +
 	"\x06filter\x18\x02 \x01(\v2\x1a.hookstream.v1.EventFilterR\x06filter\x122\n" +
 	"\x05start\x18\x03 \x01(\v2\x1c.hookstream.v1.StartPositionR\x05start\x12M\n" +
 	"\fack_deadline\x18\x04 \x01(\v2\x19.google.protobuf.DurationB\x0f\xbaH\f\xaa\x01\t\"\x03\b\x90\x1c2\x02\b\x01R\vackDeadline\x12,\n" +
 	"\rmax_in_flight\x18\x05 \x01(\rB\b\xbaH\x05*\x03\x18\x90NR\vmaxInFlight\x12/\n" +
-	"\x0emax_deliveries\x18\x06 \x01(\rB\b\xbaH\x05*\x03\x18\xe8\aR\rmaxDeliveries\x1a\x83\x01\n" +
+	"\x0emax_deliveries\x18\x06 \x01(\rB\b\xbaH\x05*\x03\x18\xe8\aR\rmaxDeliveries\x12<\n" +
+	"\x06format\x18\a \x01(\x0e2\x1a.hookstream.v1.EventFormatB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06format\x1a\x83\x01\n" +
 	"\x06Settle\x12\x17\n" +
 	"\aack_ids\x18\x01 \x03(\tR\x06ackIds\x12:\n" +
 	"\x05nacks\x18\x02 \x03(\v2$.hookstream.v1.SubscribeRequest.NackR\x05nacks\x12$\n" +
@@ -1421,22 +1583,30 @@ const file_hookstream_v1_event_service_proto_rawDesc = "" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x1a\"\n" +
 	"\bDraining\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reasonB\x06\n" +
-	"\x04kind\"}\n" +
+	"\x04kind\"\xbd\x01\n" +
 	"\rReceivedEvent\x12\x15\n" +
 	"\x06ack_id\x18\x01 \x01(\tR\x05ackId\x12*\n" +
 	"\x05event\x18\x02 \x01(\v2\x14.hookstream.v1.EventR\x05event\x12)\n" +
-	"\x10delivery_attempt\x18\x03 \x01(\rR\x0fdeliveryAttempt\"u\n" +
+	"\x10delivery_attempt\x18\x03 \x01(\rR\x0fdeliveryAttempt\x12>\n" +
+	"\vcloud_event\x18\x04 \x01(\v2\x1d.io.cloudevents.v1.CloudEventR\n" +
+	"cloudEvent\"\xb3\x01\n" +
 	"\vTailRequest\x122\n" +
 	"\x06filter\x18\x01 \x01(\v2\x1a.hookstream.v1.EventFilterR\x06filter\x122\n" +
-	"\x05start\x18\x02 \x01(\v2\x1c.hookstream.v1.StartPositionR\x05start\"\x80\x01\n" +
+	"\x05start\x18\x02 \x01(\v2\x1c.hookstream.v1.StartPositionR\x05start\x12<\n" +
+	"\x06format\x18\x03 \x01(\x0e2\x1a.hookstream.v1.EventFormatB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06format\"\xc2\x01\n" +
 	"\fTailResponse\x12,\n" +
 	"\x05event\x18\x01 \x01(\v2\x14.hookstream.v1.EventH\x00R\x05event\x12:\n" +
-	"\theartbeat\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampH\x00R\theartbeatB\x06\n" +
-	"\x04kind\"+\n" +
+	"\theartbeat\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampH\x00R\theartbeat\x12@\n" +
+	"\vcloud_event\x18\x03 \x01(\v2\x1d.io.cloudevents.v1.CloudEventH\x00R\n" +
+	"cloudEventB\x06\n" +
+	"\x04kind\"i\n" +
 	"\x0fGetEventRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\">\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12<\n" +
+	"\x06format\x18\x02 \x01(\x0e2\x1a.hookstream.v1.EventFormatB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06format\"~\n" +
 	"\x10GetEventResponse\x12*\n" +
-	"\x05event\x18\x01 \x01(\v2\x14.hookstream.v1.EventR\x05event\"\xc3\x01\n" +
+	"\x05event\x18\x01 \x01(\v2\x14.hookstream.v1.EventR\x05event\x12>\n" +
+	"\vcloud_event\x18\x02 \x01(\v2\x1d.io.cloudevents.v1.CloudEventR\n" +
+	"cloudEvent\"\xc3\x01\n" +
 	"\x11ListEventsRequest\x122\n" +
 	"\x06filter\x18\x01 \x01(\v2\x1a.hookstream.v1.EventFilterR\x06filter\x122\n" +
 	"\x05start\x18\x02 \x01(\v2\x1c.hookstream.v1.StartPositionR\x05start\x12'\n" +
@@ -1466,7 +1636,11 @@ const file_hookstream_v1_event_service_proto_rawDesc = "" +
 	"idleExpiry\"F\n" +
 	"\x12DeleteGroupRequest\x120\n" +
 	"\x04name\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x04name\"\x15\n" +
-	"\x13DeleteGroupResponse2\xe3\x04\n" +
+	"\x13DeleteGroupResponse*c\n" +
+	"\vEventFormat\x12\x1c\n" +
+	"\x18EVENT_FORMAT_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15EVENT_FORMAT_ENVELOPE\x10\x01\x12\x1b\n" +
+	"\x17EVENT_FORMAT_CLOUDEVENT\x10\x022\xe3\x04\n" +
 	"\fEventService\x12R\n" +
 	"\tSubscribe\x12\x1f.hookstream.v1.SubscribeRequest\x1a .hookstream.v1.SubscribeResponse(\x010\x01\x12Z\n" +
 	"\x04Tail\x12\x1a.hookstream.v1.TailRequest\x1a\x1b.hookstream.v1.TailResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/events:tail0\x01\x12d\n" +
@@ -1491,80 +1665,89 @@ func file_hookstream_v1_event_service_proto_rawDescGZIP() []byte {
 	return file_hookstream_v1_event_service_proto_rawDescData
 }
 
+var file_hookstream_v1_event_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_hookstream_v1_event_service_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_hookstream_v1_event_service_proto_goTypes = []any{
-	(*SubscribeRequest)(nil),             // 0: hookstream.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),            // 1: hookstream.v1.SubscribeResponse
-	(*ReceivedEvent)(nil),                // 2: hookstream.v1.ReceivedEvent
-	(*TailRequest)(nil),                  // 3: hookstream.v1.TailRequest
-	(*TailResponse)(nil),                 // 4: hookstream.v1.TailResponse
-	(*GetEventRequest)(nil),              // 5: hookstream.v1.GetEventRequest
-	(*GetEventResponse)(nil),             // 6: hookstream.v1.GetEventResponse
-	(*ListEventsRequest)(nil),            // 7: hookstream.v1.ListEventsRequest
-	(*ListEventsResponse)(nil),           // 8: hookstream.v1.ListEventsResponse
-	(*ListGroupsRequest)(nil),            // 9: hookstream.v1.ListGroupsRequest
-	(*ListGroupsResponse)(nil),           // 10: hookstream.v1.ListGroupsResponse
-	(*Group)(nil),                        // 11: hookstream.v1.Group
-	(*DeleteGroupRequest)(nil),           // 12: hookstream.v1.DeleteGroupRequest
-	(*DeleteGroupResponse)(nil),          // 13: hookstream.v1.DeleteGroupResponse
-	(*SubscribeRequest_Open)(nil),        // 14: hookstream.v1.SubscribeRequest.Open
-	(*SubscribeRequest_Settle)(nil),      // 15: hookstream.v1.SubscribeRequest.Settle
-	(*SubscribeRequest_Nack)(nil),        // 16: hookstream.v1.SubscribeRequest.Nack
-	(*SubscribeResponse_Subscribed)(nil), // 17: hookstream.v1.SubscribeResponse.Subscribed
-	(*SubscribeResponse_Events)(nil),     // 18: hookstream.v1.SubscribeResponse.Events
-	(*SubscribeResponse_Heartbeat)(nil),  // 19: hookstream.v1.SubscribeResponse.Heartbeat
-	(*SubscribeResponse_Draining)(nil),   // 20: hookstream.v1.SubscribeResponse.Draining
-	(*Event)(nil),                        // 21: hookstream.v1.Event
-	(*EventFilter)(nil),                  // 22: hookstream.v1.EventFilter
-	(*StartPosition)(nil),                // 23: hookstream.v1.StartPosition
-	(*timestamppb.Timestamp)(nil),        // 24: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 25: google.protobuf.Duration
+	(EventFormat)(0),                     // 0: hookstream.v1.EventFormat
+	(*SubscribeRequest)(nil),             // 1: hookstream.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),            // 2: hookstream.v1.SubscribeResponse
+	(*ReceivedEvent)(nil),                // 3: hookstream.v1.ReceivedEvent
+	(*TailRequest)(nil),                  // 4: hookstream.v1.TailRequest
+	(*TailResponse)(nil),                 // 5: hookstream.v1.TailResponse
+	(*GetEventRequest)(nil),              // 6: hookstream.v1.GetEventRequest
+	(*GetEventResponse)(nil),             // 7: hookstream.v1.GetEventResponse
+	(*ListEventsRequest)(nil),            // 8: hookstream.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),           // 9: hookstream.v1.ListEventsResponse
+	(*ListGroupsRequest)(nil),            // 10: hookstream.v1.ListGroupsRequest
+	(*ListGroupsResponse)(nil),           // 11: hookstream.v1.ListGroupsResponse
+	(*Group)(nil),                        // 12: hookstream.v1.Group
+	(*DeleteGroupRequest)(nil),           // 13: hookstream.v1.DeleteGroupRequest
+	(*DeleteGroupResponse)(nil),          // 14: hookstream.v1.DeleteGroupResponse
+	(*SubscribeRequest_Open)(nil),        // 15: hookstream.v1.SubscribeRequest.Open
+	(*SubscribeRequest_Settle)(nil),      // 16: hookstream.v1.SubscribeRequest.Settle
+	(*SubscribeRequest_Nack)(nil),        // 17: hookstream.v1.SubscribeRequest.Nack
+	(*SubscribeResponse_Subscribed)(nil), // 18: hookstream.v1.SubscribeResponse.Subscribed
+	(*SubscribeResponse_Events)(nil),     // 19: hookstream.v1.SubscribeResponse.Events
+	(*SubscribeResponse_Heartbeat)(nil),  // 20: hookstream.v1.SubscribeResponse.Heartbeat
+	(*SubscribeResponse_Draining)(nil),   // 21: hookstream.v1.SubscribeResponse.Draining
+	(*Event)(nil),                        // 22: hookstream.v1.Event
+	(*pb.CloudEvent)(nil),                // 23: io.cloudevents.v1.CloudEvent
+	(*EventFilter)(nil),                  // 24: hookstream.v1.EventFilter
+	(*StartPosition)(nil),                // 25: hookstream.v1.StartPosition
+	(*timestamppb.Timestamp)(nil),        // 26: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 27: google.protobuf.Duration
 }
 var file_hookstream_v1_event_service_proto_depIdxs = []int32{
-	14, // 0: hookstream.v1.SubscribeRequest.open:type_name -> hookstream.v1.SubscribeRequest.Open
-	15, // 1: hookstream.v1.SubscribeRequest.settle:type_name -> hookstream.v1.SubscribeRequest.Settle
-	17, // 2: hookstream.v1.SubscribeResponse.subscribed:type_name -> hookstream.v1.SubscribeResponse.Subscribed
-	18, // 3: hookstream.v1.SubscribeResponse.events:type_name -> hookstream.v1.SubscribeResponse.Events
-	19, // 4: hookstream.v1.SubscribeResponse.heartbeat:type_name -> hookstream.v1.SubscribeResponse.Heartbeat
-	20, // 5: hookstream.v1.SubscribeResponse.draining:type_name -> hookstream.v1.SubscribeResponse.Draining
-	21, // 6: hookstream.v1.ReceivedEvent.event:type_name -> hookstream.v1.Event
-	22, // 7: hookstream.v1.TailRequest.filter:type_name -> hookstream.v1.EventFilter
-	23, // 8: hookstream.v1.TailRequest.start:type_name -> hookstream.v1.StartPosition
-	21, // 9: hookstream.v1.TailResponse.event:type_name -> hookstream.v1.Event
-	24, // 10: hookstream.v1.TailResponse.heartbeat:type_name -> google.protobuf.Timestamp
-	21, // 11: hookstream.v1.GetEventResponse.event:type_name -> hookstream.v1.Event
-	22, // 12: hookstream.v1.ListEventsRequest.filter:type_name -> hookstream.v1.EventFilter
-	23, // 13: hookstream.v1.ListEventsRequest.start:type_name -> hookstream.v1.StartPosition
-	21, // 14: hookstream.v1.ListEventsResponse.events:type_name -> hookstream.v1.Event
-	11, // 15: hookstream.v1.ListGroupsResponse.groups:type_name -> hookstream.v1.Group
-	24, // 16: hookstream.v1.Group.created_at:type_name -> google.protobuf.Timestamp
-	24, // 17: hookstream.v1.Group.last_delivered_at:type_name -> google.protobuf.Timestamp
-	25, // 18: hookstream.v1.Group.idle_expiry:type_name -> google.protobuf.Duration
-	22, // 19: hookstream.v1.SubscribeRequest.Open.filter:type_name -> hookstream.v1.EventFilter
-	23, // 20: hookstream.v1.SubscribeRequest.Open.start:type_name -> hookstream.v1.StartPosition
-	25, // 21: hookstream.v1.SubscribeRequest.Open.ack_deadline:type_name -> google.protobuf.Duration
-	16, // 22: hookstream.v1.SubscribeRequest.Settle.nacks:type_name -> hookstream.v1.SubscribeRequest.Nack
-	25, // 23: hookstream.v1.SubscribeRequest.Nack.delay:type_name -> google.protobuf.Duration
-	25, // 24: hookstream.v1.SubscribeResponse.Subscribed.ack_deadline:type_name -> google.protobuf.Duration
-	2,  // 25: hookstream.v1.SubscribeResponse.Events.events:type_name -> hookstream.v1.ReceivedEvent
-	24, // 26: hookstream.v1.SubscribeResponse.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	0,  // 27: hookstream.v1.EventService.Subscribe:input_type -> hookstream.v1.SubscribeRequest
-	3,  // 28: hookstream.v1.EventService.Tail:input_type -> hookstream.v1.TailRequest
-	5,  // 29: hookstream.v1.EventService.GetEvent:input_type -> hookstream.v1.GetEventRequest
-	7,  // 30: hookstream.v1.EventService.ListEvents:input_type -> hookstream.v1.ListEventsRequest
-	9,  // 31: hookstream.v1.EventService.ListGroups:input_type -> hookstream.v1.ListGroupsRequest
-	12, // 32: hookstream.v1.EventService.DeleteGroup:input_type -> hookstream.v1.DeleteGroupRequest
-	1,  // 33: hookstream.v1.EventService.Subscribe:output_type -> hookstream.v1.SubscribeResponse
-	4,  // 34: hookstream.v1.EventService.Tail:output_type -> hookstream.v1.TailResponse
-	6,  // 35: hookstream.v1.EventService.GetEvent:output_type -> hookstream.v1.GetEventResponse
-	8,  // 36: hookstream.v1.EventService.ListEvents:output_type -> hookstream.v1.ListEventsResponse
-	10, // 37: hookstream.v1.EventService.ListGroups:output_type -> hookstream.v1.ListGroupsResponse
-	13, // 38: hookstream.v1.EventService.DeleteGroup:output_type -> hookstream.v1.DeleteGroupResponse
-	33, // [33:39] is the sub-list for method output_type
-	27, // [27:33] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	15, // 0: hookstream.v1.SubscribeRequest.open:type_name -> hookstream.v1.SubscribeRequest.Open
+	16, // 1: hookstream.v1.SubscribeRequest.settle:type_name -> hookstream.v1.SubscribeRequest.Settle
+	18, // 2: hookstream.v1.SubscribeResponse.subscribed:type_name -> hookstream.v1.SubscribeResponse.Subscribed
+	19, // 3: hookstream.v1.SubscribeResponse.events:type_name -> hookstream.v1.SubscribeResponse.Events
+	20, // 4: hookstream.v1.SubscribeResponse.heartbeat:type_name -> hookstream.v1.SubscribeResponse.Heartbeat
+	21, // 5: hookstream.v1.SubscribeResponse.draining:type_name -> hookstream.v1.SubscribeResponse.Draining
+	22, // 6: hookstream.v1.ReceivedEvent.event:type_name -> hookstream.v1.Event
+	23, // 7: hookstream.v1.ReceivedEvent.cloud_event:type_name -> io.cloudevents.v1.CloudEvent
+	24, // 8: hookstream.v1.TailRequest.filter:type_name -> hookstream.v1.EventFilter
+	25, // 9: hookstream.v1.TailRequest.start:type_name -> hookstream.v1.StartPosition
+	0,  // 10: hookstream.v1.TailRequest.format:type_name -> hookstream.v1.EventFormat
+	22, // 11: hookstream.v1.TailResponse.event:type_name -> hookstream.v1.Event
+	26, // 12: hookstream.v1.TailResponse.heartbeat:type_name -> google.protobuf.Timestamp
+	23, // 13: hookstream.v1.TailResponse.cloud_event:type_name -> io.cloudevents.v1.CloudEvent
+	0,  // 14: hookstream.v1.GetEventRequest.format:type_name -> hookstream.v1.EventFormat
+	22, // 15: hookstream.v1.GetEventResponse.event:type_name -> hookstream.v1.Event
+	23, // 16: hookstream.v1.GetEventResponse.cloud_event:type_name -> io.cloudevents.v1.CloudEvent
+	24, // 17: hookstream.v1.ListEventsRequest.filter:type_name -> hookstream.v1.EventFilter
+	25, // 18: hookstream.v1.ListEventsRequest.start:type_name -> hookstream.v1.StartPosition
+	22, // 19: hookstream.v1.ListEventsResponse.events:type_name -> hookstream.v1.Event
+	12, // 20: hookstream.v1.ListGroupsResponse.groups:type_name -> hookstream.v1.Group
+	26, // 21: hookstream.v1.Group.created_at:type_name -> google.protobuf.Timestamp
+	26, // 22: hookstream.v1.Group.last_delivered_at:type_name -> google.protobuf.Timestamp
+	27, // 23: hookstream.v1.Group.idle_expiry:type_name -> google.protobuf.Duration
+	24, // 24: hookstream.v1.SubscribeRequest.Open.filter:type_name -> hookstream.v1.EventFilter
+	25, // 25: hookstream.v1.SubscribeRequest.Open.start:type_name -> hookstream.v1.StartPosition
+	27, // 26: hookstream.v1.SubscribeRequest.Open.ack_deadline:type_name -> google.protobuf.Duration
+	0,  // 27: hookstream.v1.SubscribeRequest.Open.format:type_name -> hookstream.v1.EventFormat
+	17, // 28: hookstream.v1.SubscribeRequest.Settle.nacks:type_name -> hookstream.v1.SubscribeRequest.Nack
+	27, // 29: hookstream.v1.SubscribeRequest.Nack.delay:type_name -> google.protobuf.Duration
+	27, // 30: hookstream.v1.SubscribeResponse.Subscribed.ack_deadline:type_name -> google.protobuf.Duration
+	3,  // 31: hookstream.v1.SubscribeResponse.Events.events:type_name -> hookstream.v1.ReceivedEvent
+	26, // 32: hookstream.v1.SubscribeResponse.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	1,  // 33: hookstream.v1.EventService.Subscribe:input_type -> hookstream.v1.SubscribeRequest
+	4,  // 34: hookstream.v1.EventService.Tail:input_type -> hookstream.v1.TailRequest
+	6,  // 35: hookstream.v1.EventService.GetEvent:input_type -> hookstream.v1.GetEventRequest
+	8,  // 36: hookstream.v1.EventService.ListEvents:input_type -> hookstream.v1.ListEventsRequest
+	10, // 37: hookstream.v1.EventService.ListGroups:input_type -> hookstream.v1.ListGroupsRequest
+	13, // 38: hookstream.v1.EventService.DeleteGroup:input_type -> hookstream.v1.DeleteGroupRequest
+	2,  // 39: hookstream.v1.EventService.Subscribe:output_type -> hookstream.v1.SubscribeResponse
+	5,  // 40: hookstream.v1.EventService.Tail:output_type -> hookstream.v1.TailResponse
+	7,  // 41: hookstream.v1.EventService.GetEvent:output_type -> hookstream.v1.GetEventResponse
+	9,  // 42: hookstream.v1.EventService.ListEvents:output_type -> hookstream.v1.ListEventsResponse
+	11, // 43: hookstream.v1.EventService.ListGroups:output_type -> hookstream.v1.ListGroupsResponse
+	14, // 44: hookstream.v1.EventService.DeleteGroup:output_type -> hookstream.v1.DeleteGroupResponse
+	39, // [39:45] is the sub-list for method output_type
+	33, // [33:39] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_hookstream_v1_event_service_proto_init() }
@@ -1586,19 +1769,21 @@ func file_hookstream_v1_event_service_proto_init() {
 	file_hookstream_v1_event_service_proto_msgTypes[4].OneofWrappers = []any{
 		(*TailResponse_Event)(nil),
 		(*TailResponse_Heartbeat)(nil),
+		(*TailResponse_CloudEvent)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hookstream_v1_event_service_proto_rawDesc), len(file_hookstream_v1_event_service_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_hookstream_v1_event_service_proto_goTypes,
 		DependencyIndexes: file_hookstream_v1_event_service_proto_depIdxs,
+		EnumInfos:         file_hookstream_v1_event_service_proto_enumTypes,
 		MessageInfos:      file_hookstream_v1_event_service_proto_msgTypes,
 	}.Build()
 	File_hookstream_v1_event_service_proto = out.File
