@@ -15,10 +15,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/hookstream/hookstream/server/cloudevent"
 	"github.com/hookstream/hookstream/server/config"
 )
 
@@ -236,7 +236,7 @@ func printPretty(w io.Writer, ev *hookstreamv1.Event, raw bool) {
 	var body []byte
 	if raw {
 		body = ev.GetRaw()
-	} else if m := payload(ev); m != nil {
+	} else if m := cloudevent.Data(ev); m != nil {
 		body, _ = protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
 	}
 	var buf bytes.Buffer
@@ -246,14 +246,4 @@ func printPretty(w io.Writer, ev *hookstreamv1.Event, raw bool) {
 		buf.Write(q)
 	}
 	fmt.Fprintf(w, "  %s\n", buf.Bytes())
-}
-
-// payload is the typed payload of ev, nil when it has none.
-func payload(ev *hookstreamv1.Event) proto.Message {
-	m := ev.ProtoReflect()
-	fd := m.WhichOneof(m.Descriptor().Oneofs().ByName("payload"))
-	if fd == nil {
-		return nil
-	}
-	return m.Get(fd).Message().Interface()
 }

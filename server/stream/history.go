@@ -4,9 +4,12 @@ import (
 	"context"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/hookstream/hookstream/server/cloudevent"
 	"github.com/hookstream/hookstream/server/eventlog"
 	"github.com/hookstream/hookstream/server/validate"
 )
@@ -38,12 +41,12 @@ func (s *Service) Tail(req *hookstreamv1.TailRequest, srv hookstreamv1.EventServ
 			s.logger.Warn("tail's consumer not deleted, the log expires it", "err", err)
 		}
 	}()
-	return s.tail(srv, tail)
+	return s.tail(srv, tail, req.GetFormat() == hookstreamv1.EventFormat_EVENT_FORMAT_CLOUDEVENT)
 }
 
-// tail sends the tail's events, and a heartbeat when it has been idle, until the call ends or
-// the server drains.
-func (s *Service) tail(srv hookstreamv1.EventService_TailServer, tail *eventlog.Tail) error {
+// tail sends the tail's events, as CloudEvents when cloudEvents, and a heartbeat when it has been
+// idle, until the call ends or the server drains.
+func (s *Service) tail(srv hookstreamv1.EventService_TailServer, tail *eventlog.Tail, cloudEvents bool) error {
 	ctx := srv.Context()
 	idle := time.Now()
 	for {
@@ -58,7 +61,7 @@ func (s *Service) tail(srv hookstreamv1.EventService_TailServer, tail *eventlog.
 		if err != nil {
 			return logError(err)
 		}
-		sent, err := s.forwardTail(ctx, srv, batch)
+		sent, err := s.forwardTail(ctx, srv, batch, cloudEvents)
 		if err != nil {
 			return err
 		}
@@ -74,9 +77,9 @@ func (s *Service) tail(srv hookstreamv1.EventService_TailServer, tail *eventlog.
 	}
 }
 
-// forwardTail sends the events of one fetch as they arrive, and stops at once when the call ends
-// or the server drains. It reports whether it sent anything.
-func (s *Service) forwardTail(ctx context.Context, srv hookstreamv1.EventService_TailServer, batch *eventlog.Batch) (bool, error) {
+// forwardTail sends the events of one fetch as they arrive, as CloudEvents when cloudEvents, and
+// stops at once when the call ends or the server drains. It reports whether it sent anything.
+func (s *Service) forwardTail(ctx context.Context, srv hookstreamv1.EventService_TailServer, batch *eventlog.Batch, cloudEvents bool) (bool, error) {
 	defer batch.Stop()
 	sent := false
 	for {
@@ -89,7 +92,12 @@ func (s *Service) forwardTail(ctx context.Context, srv hookstreamv1.EventService
 				s.logger.Error("undeliverable event", "sequence", d.Sequence, "err", d.Err)
 				continue
 			}
-			if err := srv.Send(&hookstreamv1.TailResponse{Kind: &hookstreamv1.TailResponse_Event{Event: d.Event}}); err != nil {
+			m, err := tailMessage(d.Event, cloudEvents)
+			if err != nil {
+				s.logger.Error("event not converted to a cloudevent", "sequence", d.Sequence, "err", err)
+				continue
+			}
+			if err := srv.Send(m); err != nil {
 				return sent, err
 			}
 			sent = true
@@ -101,7 +109,21 @@ func (s *Service) forwardTail(ctx context.Context, srv hookstreamv1.EventService
 	}
 }
 
-// GetEvent implements hookstreamv1.EventServiceServer.
+// tailMessage is the message of a Tail stream carrying e: the envelope, or the CloudEvent when
+// cloudEvents.
+func tailMessage(e *hookstreamv1.Event, cloudEvents bool) (*hookstreamv1.TailResponse, error) {
+	if !cloudEvents {
+		return &hookstreamv1.TailResponse{Kind: &hookstreamv1.TailResponse_Event{Event: e}}, nil
+	}
+	ce, err := cloudevent.New(e, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &hookstreamv1.TailResponse{Kind: &hookstreamv1.TailResponse_CloudEvent{CloudEvent: ce}}, nil
+}
+
+// GetEvent implements hookstreamv1.EventServiceServer. The event is the envelope, or the
+// CloudEvent when the request asks for EVENT_FORMAT_CLOUDEVENT.
 func (s *Service) GetEvent(ctx context.Context, req *hookstreamv1.GetEventRequest) (*hookstreamv1.GetEventResponse, error) {
 	if err := validate.Request(req); err != nil {
 		return nil, err
@@ -110,7 +132,15 @@ func (s *Service) GetEvent(ctx context.Context, req *hookstreamv1.GetEventReques
 	if err != nil {
 		return nil, logError(err)
 	}
-	return &hookstreamv1.GetEventResponse{Event: e}, nil
+	if req.GetFormat() != hookstreamv1.EventFormat_EVENT_FORMAT_CLOUDEVENT {
+		return &hookstreamv1.GetEventResponse{Event: e}, nil
+	}
+	ce, err := cloudevent.New(e, 0)
+	if err != nil {
+		s.logger.Error("event not converted to a cloudevent", "id", e.GetId(), "err", err)
+		return nil, status.Error(codes.Internal, "the event could not be converted to a cloudevent")
+	}
+	return &hookstreamv1.GetEventResponse{CloudEvent: ce}, nil
 }
 
 // ListEvents implements hookstreamv1.EventServiceServer. A page holds at most page_size events

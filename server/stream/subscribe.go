@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/hookstream/hookstream/server/cloudevent"
 	"github.com/hookstream/hookstream/server/eventlog"
 	"github.com/hookstream/hookstream/server/validate"
 )
@@ -27,6 +28,8 @@ type subscription struct {
 	ackDeadline   time.Duration
 	maxInFlight   int
 	maxDeliveries int
+	// cloudEvents says the stream delivers CloudEvents instead of envelopes.
+	cloudEvents bool
 
 	m groupMetrics
 
@@ -58,7 +61,10 @@ func (s *Service) newSubscription(ctx context.Context, open *hookstreamv1.Subscr
 	if n := open.GetMaxDeliveries(); n > 0 {
 		cc.MaxDeliveries = int(n)
 	}
-	sub := &subscription{s: s, maxInFlight: DefaultMaxInFlight, inFlight: map[string]held{}, credit: make(chan struct{}, 1)}
+	sub := &subscription{
+		s: s, maxInFlight: DefaultMaxInFlight, inFlight: map[string]held{}, credit: make(chan struct{}, 1),
+		cloudEvents: open.GetFormat() == hookstreamv1.EventFormat_EVENT_FORMAT_CLOUDEVENT,
+	}
 	if n := open.GetMaxInFlight(); n > 0 {
 		sub.maxInFlight = int(n)
 	}
@@ -306,14 +312,25 @@ func (sub *subscription) deliver(ctx context.Context, d *eventlog.Delivery) *hoo
 		d.Term()
 		return nil
 	}
+	ev := &hookstreamv1.ReceivedEvent{Event: d.Event, DeliveryAttempt: uint32(d.Attempt)}
+	if sub.cloudEvents {
+		ce, err := cloudevent.New(d.Event, ev.DeliveryAttempt)
+		if err != nil {
+			// Not lost: another stream of the group, or this one later, may take it.
+			sub.s.logger.Error("event not converted to a cloudevent, redelivered later", "sequence", d.Sequence, "err", err)
+			d.Nak(maxNackBackoff)
+			return nil
+		}
+		ev.Event, ev.CloudEvent = nil, ce
+	}
 	if d.Attempt > 1 {
 		sub.m.redeliveries.Inc()
 	}
-	ackID := fmt.Sprintf("%d.%d", d.Sequence, d.Attempt)
+	ev.AckId = fmt.Sprintf("%d.%d", d.Sequence, d.Attempt)
 	sub.mu.Lock()
-	sub.inFlight[ackID] = held{d: d, sent: time.Now()}
+	sub.inFlight[ev.AckId] = held{d: d, sent: time.Now()}
 	sub.mu.Unlock()
-	return &hookstreamv1.ReceivedEvent{AckId: ackID, Event: d.Event, DeliveryAttempt: uint32(d.Attempt)}
+	return ev
 }
 
 // deadLetter moves e to the quarantine. The entry holds the event, whose raw JSON it does not
