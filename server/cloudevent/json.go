@@ -13,7 +13,10 @@ import (
 // MarshalJSON writes ce, made by New, in the CloudEvents JSON event format (structured mode,
 // media type ContentTypeJSON), through the CloudEvents SDK: the same attributes, and the
 // proto_data message as JSON written with opts as "data", with datacontenttype
-// DataContentTypeJSON (dataschema still names the message). The output is compact, one line.
+// DataContentTypeJSON and without dataschema: the protobuf format sets it to the data's type URL,
+// as that format asks, but a type URL ("type.googleapis.com/…") is not the absolute URI the JSON
+// event format requires, and the type names the payload anyway. The output is compact, one
+// line.
 // Errors are those of an attribute the SDK refuses, or of data whose type is not linked in.
 func MarshalJSON(ce *pb.CloudEvent, opts protojson.MarshalOptions) ([]byte, error) {
 	ev, err := ceproto.FromProto(ce)
@@ -30,6 +33,7 @@ func MarshalJSON(ce *pb.CloudEvent, opts protojson.MarshalOptions) ([]byte, erro
 			return nil, fmt.Errorf("cloudevent %s data: %w", ce.GetId(), err)
 		}
 		ev.SetDataContentType(DataContentTypeJSON)
+		ev.SetDataSchema("")
 		// Set directly: SetData would encode the JSON again, or as base64.
 		ev.DataEncoded, ev.DataBase64 = data, false
 	}

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/hookstream/hookstream/server/cloudevent"
 	"github.com/hookstream/hookstream/server/convert"
 )
 
@@ -68,6 +69,9 @@ func NewAPI(ctx context.Context, o APIOptions) (*API, error) {
 	a := &API{logger: o.Logger, streamWriteTimeout: o.StreamWriteTimeout, metrics: o.Metrics}
 	a.mux = runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, convert.Marshaler()),
+		// Requests for CloudEvents (askCloudEvents gives them this Accept header) are answered in
+		// the JSON event format, one event a line on a Tail.
+		runtime.WithMarshalerOption(cloudevent.ContentTypeJSON, cloudEventMarshaler{convert.Marshaler()}),
 		// The principal the HTTP side authenticated goes to the gRPC server with the call.
 		runtime.WithMetadata(o.Forward),
 		// Errors of the connection itself (transport, message limits) never reach a client as
@@ -99,6 +103,7 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 		// the request, gives way to one per message (renewWriteDeadline).
 		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(a.streamWriteTimeout))
 	}
+	askCloudEvents(r)
 	a.mux.ServeHTTP(w, r)
 }
 

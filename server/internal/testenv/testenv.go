@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
@@ -73,6 +74,19 @@ func Services(t testing.TB, l *eventlog.Log) *Env {
 // ServicesWith is Services with the core's options changed by set (if not nil).
 func ServicesWith(t testing.TB, l *eventlog.Log, set func(*ingest.Options)) *Env {
 	t.Helper()
+	return services(t, l, set, 0)
+}
+
+// ServicesHeartbeat is Services whose idle streams send a heartbeat every heartbeat.
+func ServicesHeartbeat(t testing.TB, l *eventlog.Log, heartbeat time.Duration) *Env {
+	t.Helper()
+	return services(t, l, nil, heartbeat)
+}
+
+// services is Services with the core's options changed by set (if not nil), and the streams'
+// heartbeat interval (the default when 0).
+func services(t testing.TB, l *eventlog.Log, set func(*ingest.Options), heartbeat time.Duration) *Env {
+	t.Helper()
 	d := config.Default()
 	o := ingest.Options{Log: l, BodyLimit: d.HTTP.BodyLimit, Listeners: map[string]ingest.Listener{ListenerID: {DefaultType: "notification"}}}
 	if set != nil {
@@ -83,7 +97,7 @@ func ServicesWith(t testing.TB, l *eventlog.Log, set func(*ingest.Options)) *Env
 		t.Fatal(err)
 	}
 	so := stream.OptionsFrom(d)
-	so.Log = l
+	so.Log, so.Heartbeat = l, heartbeat
 	ev, err := stream.New(so)
 	if err != nil {
 		t.Fatal(err)
