@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/binding/format/protobuf/v2/pb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
@@ -86,5 +88,24 @@ func TestCloudEvents(t *testing.T) {
 			t.Run("subscribe", func(t *testing.T) { cetest.Check(t, delivered[1][s.ID], want, s, 1) })
 			t.Run("subscribe_redelivered", func(t *testing.T) { cetest.Check(t, delivered[2][s.ID], want, s, 2) })
 		})
+	}
+}
+
+// TestUnknownFormatRefused: a format this server does not know is INVALID_ARGUMENT, never the
+// envelope in its place.
+func TestUnknownFormatRefused(t *testing.T) {
+	t.Parallel()
+	e := start(t, t.TempDir())
+	id := e.send(t, "f", 1)[0]
+	const unknown = hookstreamv1.EventFormat(99)
+	if _, err := e.client.GetEvent(context.Background(), &hookstreamv1.GetEventRequest{Id: id, Format: unknown}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("GetEvent: got %v, want InvalidArgument", err)
+	}
+	tail, err := e.client.Tail(context.Background(), &hookstreamv1.TailRequest{Start: all(), Format: unknown})
+	if err == nil {
+		_, err = tail.Recv()
+	}
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("Tail: got %v, want InvalidArgument", err)
 	}
 }

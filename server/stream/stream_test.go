@@ -436,6 +436,7 @@ func TestSubscribeErrors(t *testing.T) {
 		{"bad_pattern", &hookstreamv1.SubscribeRequest{Kind: &hookstreamv1.SubscribeRequest_Open_{Open: &hookstreamv1.SubscribeRequest_Open{Filter: &hookstreamv1.EventFilter{Types: []string{"job.>.x"}}}}}, codes.InvalidArgument},
 		{"deadline_too_short", &hookstreamv1.SubscribeRequest{Kind: &hookstreamv1.SubscribeRequest_Open_{Open: &hookstreamv1.SubscribeRequest_Open{AckDeadline: durationpb.New(time.Millisecond)}}}, codes.InvalidArgument},
 		{"sequence_zero", &hookstreamv1.SubscribeRequest{Kind: &hookstreamv1.SubscribeRequest_Open_{Open: &hookstreamv1.SubscribeRequest_Open{Start: &hookstreamv1.StartPosition{Policy: hookstreamv1.StartPosition_POLICY_SEQUENCE}}}}, codes.InvalidArgument},
+		{"unknown_format", &hookstreamv1.SubscribeRequest{Kind: &hookstreamv1.SubscribeRequest_Open_{Open: &hookstreamv1.SubscribeRequest_Open{Format: 99}}}, codes.InvalidArgument},
 		{"group_other_filter", &hookstreamv1.SubscribeRequest{Kind: &hookstreamv1.SubscribeRequest_Open_{Open: &hookstreamv1.SubscribeRequest_Open{Group: "g"}}}, codes.FailedPrecondition},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
