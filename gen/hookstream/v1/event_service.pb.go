@@ -939,9 +939,32 @@ type Group struct {
 	LastDeliveredAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_delivered_at,json=lastDeliveredAt,proto3" json:"last_delivered_at,omitempty"`
 	// How long the group may go unread before it is deleted with its position; unset when it is
 	// kept until deleted (limits.group_idle_expiry when it was created, or opened since).
-	IdleExpiry    *durationpb.Duration `protobuf:"bytes,6,opt,name=idle_expiry,json=idleExpiry,proto3" json:"idle_expiry,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	IdleExpiry *durationpb.Duration `protobuf:"bytes,6,opt,name=idle_expiry,json=idleExpiry,proto3" json:"idle_expiry,omitempty"`
+	// Events in flight (counted in unacknowledged_events) that were delivered more than once: after
+	// a nack, an expired ack deadline or a stream that ended, and still not acknowledged.
+	RedeliveredEvents uint64 `protobuf:"varint,7,opt,name=redelivered_events,json=redeliveredEvents,proto3" json:"redelivered_events,omitempty"`
+	// Dead letters of the group: quarantine entries (REASON_DEAD_LETTER) whose consumer_group is
+	// this group, still retained and not redriven. Counted by reading the quarantine's dead letters.
+	DeadLetters uint64 `protobuf:"varint,8,opt,name=dead_letters,json=deadLetters,proto3" json:"dead_letters,omitempty"`
+	// Whether deliveries to the group are paused (PauseGroup).
+	Paused bool `protobuf:"varint,9,opt,name=paused,proto3" json:"paused,omitempty"`
+	// When the pause ends by itself; unset when the group is not paused, or paused until
+	// ResumeGroup.
+	PausedUntil *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=paused_until,json=pausedUntil,proto3" json:"paused_until,omitempty"`
+	// How long a delivered event may stay unacknowledged before it is redelivered, as set when the
+	// group was created.
+	AckDeadline *durationpb.Duration `protobuf:"bytes,11,opt,name=ack_deadline,json=ackDeadline,proto3" json:"ack_deadline,omitempty"`
+	// How many deliveries of an event the group allows before it is dead-lettered, as set when the
+	// group was created.
+	MaxDeliveries uint32 `protobuf:"varint,12,opt,name=max_deliveries,json=maxDeliveries,proto3" json:"max_deliveries,omitempty"`
+	// The stream sequence of the last event delivered to the group; 0 when none was since it was
+	// created or reset.
+	DeliveredSequence uint64 `protobuf:"varint,13,opt,name=delivered_sequence,json=deliveredSequence,proto3" json:"delivered_sequence,omitempty"`
+	// Every event of the group's filter up to this stream sequence is acknowledged (or was skipped
+	// by the group's start position).
+	AckFloorSequence uint64 `protobuf:"varint,14,opt,name=ack_floor_sequence,json=ackFloorSequence,proto3" json:"ack_floor_sequence,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Group) Reset() {
@@ -1014,6 +1037,62 @@ func (x *Group) GetIdleExpiry() *durationpb.Duration {
 		return x.IdleExpiry
 	}
 	return nil
+}
+
+func (x *Group) GetRedeliveredEvents() uint64 {
+	if x != nil {
+		return x.RedeliveredEvents
+	}
+	return 0
+}
+
+func (x *Group) GetDeadLetters() uint64 {
+	if x != nil {
+		return x.DeadLetters
+	}
+	return 0
+}
+
+func (x *Group) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *Group) GetPausedUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PausedUntil
+	}
+	return nil
+}
+
+func (x *Group) GetAckDeadline() *durationpb.Duration {
+	if x != nil {
+		return x.AckDeadline
+	}
+	return nil
+}
+
+func (x *Group) GetMaxDeliveries() uint32 {
+	if x != nil {
+		return x.MaxDeliveries
+	}
+	return 0
+}
+
+func (x *Group) GetDeliveredSequence() uint64 {
+	if x != nil {
+		return x.DeliveredSequence
+	}
+	return 0
+}
+
+func (x *Group) GetAckFloorSequence() uint64 {
+	if x != nil {
+		return x.AckFloorSequence
+	}
+	return 0
 }
 
 // DeleteGroupRequest names the consumer group to delete.
@@ -1099,6 +1178,394 @@ func (*DeleteGroupResponse) Descriptor() ([]byte, []int) {
 	return file_hookstream_v1_event_service_proto_rawDescGZIP(), []int{13}
 }
 
+// GetGroupRequest names the consumer group to describe.
+type GetGroupRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group's name. Letters, digits, "-" and "_", 1 to 64.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetGroupRequest) Reset() {
+	*x = GetGroupRequest{}
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetGroupRequest) ProtoMessage() {}
+
+func (x *GetGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetGroupRequest.ProtoReflect.Descriptor instead.
+func (*GetGroupRequest) Descriptor() ([]byte, []int) {
+	return file_hookstream_v1_event_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *GetGroupRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// GetGroupResponse describes a consumer group.
+type GetGroupResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group, with its counts as of the call.
+	Group         *Group `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetGroupResponse) Reset() {
+	*x = GetGroupResponse{}
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetGroupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetGroupResponse) ProtoMessage() {}
+
+func (x *GetGroupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetGroupResponse.ProtoReflect.Descriptor instead.
+func (*GetGroupResponse) Descriptor() ([]byte, []int) {
+	return file_hookstream_v1_event_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GetGroupResponse) GetGroup() *Group {
+	if x != nil {
+		return x.Group
+	}
+	return nil
+}
+
+// ResetGroupRequest names the consumer group to reset and its new position.
+type ResetGroupRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group's name. Letters, digits, "-" and "_", 1 to 64.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Where the group reads from after the reset. Required, with a policy: POLICY_TIME (the first
+	// event received at or after `time`), POLICY_SEQUENCE (from the event at `sequence`),
+	// POLICY_ALL (every retained event) or POLICY_NEW (only events stored after the reset).
+	Position      *StartPosition `protobuf:"bytes,2,opt,name=position,proto3" json:"position,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetGroupRequest) Reset() {
+	*x = ResetGroupRequest{}
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetGroupRequest) ProtoMessage() {}
+
+func (x *ResetGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetGroupRequest.ProtoReflect.Descriptor instead.
+func (*ResetGroupRequest) Descriptor() ([]byte, []int) {
+	return file_hookstream_v1_event_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ResetGroupRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ResetGroupRequest) GetPosition() *StartPosition {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+// ResetGroupResponse confirms a reset.
+type ResetGroupResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group after the reset.
+	Group         *Group `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetGroupResponse) Reset() {
+	*x = ResetGroupResponse{}
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetGroupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetGroupResponse) ProtoMessage() {}
+
+func (x *ResetGroupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetGroupResponse.ProtoReflect.Descriptor instead.
+func (*ResetGroupResponse) Descriptor() ([]byte, []int) {
+	return file_hookstream_v1_event_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ResetGroupResponse) GetGroup() *Group {
+	if x != nil {
+		return x.Group
+	}
+	return nil
+}
+
+// PauseGroupRequest names the consumer group to pause.
+type PauseGroupRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group's name. Letters, digits, "-" and "_", 1 to 64.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// When the pause ends by itself; it must be in the future. Unset: paused until ResumeGroup.
+	Until         *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=until,proto3" json:"until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseGroupRequest) Reset() {
+	*x = PauseGroupRequest{}
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseGroupRequest) ProtoMessage() {}
+
+func (x *PauseGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseGroupRequest.ProtoReflect.Descriptor instead.
+func (*PauseGroupRequest) Descriptor() ([]byte, []int) {
+	return file_hookstream_v1_event_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *PauseGroupRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PauseGroupRequest) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
+// PauseGroupResponse confirms a pause.
+type PauseGroupResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group, paused.
+	Group         *Group `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseGroupResponse) Reset() {
+	*x = PauseGroupResponse{}
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseGroupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseGroupResponse) ProtoMessage() {}
+
+func (x *PauseGroupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseGroupResponse.ProtoReflect.Descriptor instead.
+func (*PauseGroupResponse) Descriptor() ([]byte, []int) {
+	return file_hookstream_v1_event_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PauseGroupResponse) GetGroup() *Group {
+	if x != nil {
+		return x.Group
+	}
+	return nil
+}
+
+// ResumeGroupRequest names the consumer group to resume.
+type ResumeGroupRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group's name. Letters, digits, "-" and "_", 1 to 64.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeGroupRequest) Reset() {
+	*x = ResumeGroupRequest{}
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeGroupRequest) ProtoMessage() {}
+
+func (x *ResumeGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeGroupRequest.ProtoReflect.Descriptor instead.
+func (*ResumeGroupRequest) Descriptor() ([]byte, []int) {
+	return file_hookstream_v1_event_service_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ResumeGroupRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ResumeGroupResponse confirms a resumption.
+type ResumeGroupResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group, no longer paused.
+	Group         *Group `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeGroupResponse) Reset() {
+	*x = ResumeGroupResponse{}
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeGroupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeGroupResponse) ProtoMessage() {}
+
+func (x *ResumeGroupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeGroupResponse.ProtoReflect.Descriptor instead.
+func (*ResumeGroupResponse) Descriptor() ([]byte, []int) {
+	return file_hookstream_v1_event_service_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ResumeGroupResponse) GetGroup() *Group {
+	if x != nil {
+		return x.Group
+	}
+	return nil
+}
+
 // Open names the consumer group and how it reads.
 type SubscribeRequest_Open struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1130,7 +1597,7 @@ type SubscribeRequest_Open struct {
 
 func (x *SubscribeRequest_Open) Reset() {
 	*x = SubscribeRequest_Open{}
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[14]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1142,7 +1609,7 @@ func (x *SubscribeRequest_Open) String() string {
 func (*SubscribeRequest_Open) ProtoMessage() {}
 
 func (x *SubscribeRequest_Open) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[14]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1223,7 +1690,7 @@ type SubscribeRequest_Settle struct {
 
 func (x *SubscribeRequest_Settle) Reset() {
 	*x = SubscribeRequest_Settle{}
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[15]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1235,7 +1702,7 @@ func (x *SubscribeRequest_Settle) String() string {
 func (*SubscribeRequest_Settle) ProtoMessage() {}
 
 func (x *SubscribeRequest_Settle) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[15]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1287,7 +1754,7 @@ type SubscribeRequest_Nack struct {
 
 func (x *SubscribeRequest_Nack) Reset() {
 	*x = SubscribeRequest_Nack{}
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[16]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1299,7 +1766,7 @@ func (x *SubscribeRequest_Nack) String() string {
 func (*SubscribeRequest_Nack) ProtoMessage() {}
 
 func (x *SubscribeRequest_Nack) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[16]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +1813,7 @@ type SubscribeResponse_Subscribed struct {
 
 func (x *SubscribeResponse_Subscribed) Reset() {
 	*x = SubscribeResponse_Subscribed{}
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[17]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1358,7 +1825,7 @@ func (x *SubscribeResponse_Subscribed) String() string {
 func (*SubscribeResponse_Subscribed) ProtoMessage() {}
 
 func (x *SubscribeResponse_Subscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[17]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1880,7 @@ type SubscribeResponse_Events struct {
 
 func (x *SubscribeResponse_Events) Reset() {
 	*x = SubscribeResponse_Events{}
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[18]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1425,7 +1892,7 @@ func (x *SubscribeResponse_Events) String() string {
 func (*SubscribeResponse_Events) ProtoMessage() {}
 
 func (x *SubscribeResponse_Events) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[18]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1459,7 +1926,7 @@ type SubscribeResponse_Heartbeat struct {
 
 func (x *SubscribeResponse_Heartbeat) Reset() {
 	*x = SubscribeResponse_Heartbeat{}
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[19]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1938,7 @@ func (x *SubscribeResponse_Heartbeat) String() string {
 func (*SubscribeResponse_Heartbeat) ProtoMessage() {}
 
 func (x *SubscribeResponse_Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[19]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1505,7 +1972,7 @@ type SubscribeResponse_Draining struct {
 
 func (x *SubscribeResponse_Draining) Reset() {
 	*x = SubscribeResponse_Draining{}
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[20]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1517,7 +1984,7 @@ func (x *SubscribeResponse_Draining) String() string {
 func (*SubscribeResponse_Draining) ProtoMessage() {}
 
 func (x *SubscribeResponse_Draining) ProtoReflect() protoreflect.Message {
-	mi := &file_hookstream_v1_event_service_proto_msgTypes[20]
+	mi := &file_hookstream_v1_event_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1624,7 +2091,7 @@ const file_hookstream_v1_event_service_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"j\n" +
 	"\x12ListGroupsResponse\x12,\n" +
 	"\x06groups\x18\x01 \x03(\v2\x14.hookstream.v1.GroupR\x06groups\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb6\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa1\x05\n" +
 	"\x05Group\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x129\n" +
 	"\n" +
@@ -1633,14 +2100,41 @@ const file_hookstream_v1_event_service_proto_rawDesc = "" +
 	"\x15unacknowledged_events\x18\x04 \x01(\x04R\x14unacknowledgedEvents\x12F\n" +
 	"\x11last_delivered_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0flastDeliveredAt\x12:\n" +
 	"\vidle_expiry\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\n" +
-	"idleExpiry\"F\n" +
+	"idleExpiry\x12-\n" +
+	"\x12redelivered_events\x18\a \x01(\x04R\x11redeliveredEvents\x12!\n" +
+	"\fdead_letters\x18\b \x01(\x04R\vdeadLetters\x12\x16\n" +
+	"\x06paused\x18\t \x01(\bR\x06paused\x12=\n" +
+	"\fpaused_until\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\vpausedUntil\x12<\n" +
+	"\fack_deadline\x18\v \x01(\v2\x19.google.protobuf.DurationR\vackDeadline\x12%\n" +
+	"\x0emax_deliveries\x18\f \x01(\rR\rmaxDeliveries\x12-\n" +
+	"\x12delivered_sequence\x18\r \x01(\x04R\x11deliveredSequence\x12,\n" +
+	"\x12ack_floor_sequence\x18\x0e \x01(\x04R\x10ackFloorSequence\"F\n" +
 	"\x12DeleteGroupRequest\x120\n" +
 	"\x04name\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x04name\"\x15\n" +
-	"\x13DeleteGroupResponse*c\n" +
+	"\x13DeleteGroupResponse\"C\n" +
+	"\x0fGetGroupRequest\x120\n" +
+	"\x04name\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x04name\">\n" +
+	"\x10GetGroupResponse\x12*\n" +
+	"\x05group\x18\x01 \x01(\v2\x14.hookstream.v1.GroupR\x05group\"\x87\x01\n" +
+	"\x11ResetGroupRequest\x120\n" +
+	"\x04name\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x04name\x12@\n" +
+	"\bposition\x18\x02 \x01(\v2\x1c.hookstream.v1.StartPositionB\x06\xbaH\x03\xc8\x01\x01R\bposition\"@\n" +
+	"\x12ResetGroupResponse\x12*\n" +
+	"\x05group\x18\x01 \x01(\v2\x14.hookstream.v1.GroupR\x05group\"\x81\x01\n" +
+	"\x11PauseGroupRequest\x120\n" +
+	"\x04name\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x04name\x12:\n" +
+	"\x05until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\b\xbaH\x05\xb2\x01\x02@\x01R\x05until\"@\n" +
+	"\x12PauseGroupResponse\x12*\n" +
+	"\x05group\x18\x01 \x01(\v2\x14.hookstream.v1.GroupR\x05group\"F\n" +
+	"\x12ResumeGroupRequest\x120\n" +
+	"\x04name\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x04name\"A\n" +
+	"\x13ResumeGroupResponse\x12*\n" +
+	"\x05group\x18\x01 \x01(\v2\x14.hookstream.v1.GroupR\x05group*c\n" +
 	"\vEventFormat\x12\x1c\n" +
 	"\x18EVENT_FORMAT_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15EVENT_FORMAT_ENVELOPE\x10\x01\x12\x1b\n" +
-	"\x17EVENT_FORMAT_CLOUDEVENT\x10\x022\xe3\x04\n" +
+	"\x17EVENT_FORMAT_CLOUDEVENT\x10\x022\xb4\b\n" +
 	"\fEventService\x12R\n" +
 	"\tSubscribe\x12\x1f.hookstream.v1.SubscribeRequest\x1a .hookstream.v1.SubscribeResponse(\x010\x01\x12Z\n" +
 	"\x04Tail\x12\x1a.hookstream.v1.TailRequest\x1a\x1b.hookstream.v1.TailResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/events:tail0\x01\x12d\n" +
@@ -1651,7 +2145,13 @@ const file_hookstream_v1_event_service_proto_rawDesc = "" +
 	"\n" +
 	"ListGroups\x12 .hookstream.v1.ListGroupsRequest\x1a!.hookstream.v1.ListGroupsResponse\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
 	"/v1/groups\x12o\n" +
-	"\vDeleteGroup\x12!.hookstream.v1.DeleteGroupRequest\x1a\".hookstream.v1.DeleteGroupResponse\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/groups/{name}BAZ?github.com/hookstream/hookstream/gen/hookstream/v1;hookstreamv1b\x06proto3"
+	"\vDeleteGroup\x12!.hookstream.v1.DeleteGroupRequest\x1a\".hookstream.v1.DeleteGroupResponse\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/groups/{name}\x12f\n" +
+	"\bGetGroup\x12\x1e.hookstream.v1.GetGroupRequest\x1a\x1f.hookstream.v1.GetGroupResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/groups/{name}\x12u\n" +
+	"\n" +
+	"ResetGroup\x12 .hookstream.v1.ResetGroupRequest\x1a!.hookstream.v1.ResetGroupResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/groups/{name}:reset\x12u\n" +
+	"\n" +
+	"PauseGroup\x12 .hookstream.v1.PauseGroupRequest\x1a!.hookstream.v1.PauseGroupResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/groups/{name}:pause\x12y\n" +
+	"\vResumeGroup\x12!.hookstream.v1.ResumeGroupRequest\x1a\".hookstream.v1.ResumeGroupResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/groups/{name}:resumeBAZ?github.com/hookstream/hookstream/gen/hookstream/v1;hookstreamv1b\x06proto3"
 
 var (
 	file_hookstream_v1_event_service_proto_rawDescOnce sync.Once
@@ -1666,7 +2166,7 @@ func file_hookstream_v1_event_service_proto_rawDescGZIP() []byte {
 }
 
 var file_hookstream_v1_event_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hookstream_v1_event_service_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_hookstream_v1_event_service_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_hookstream_v1_event_service_proto_goTypes = []any{
 	(EventFormat)(0),                     // 0: hookstream.v1.EventFormat
 	(*SubscribeRequest)(nil),             // 1: hookstream.v1.SubscribeRequest
@@ -1683,71 +2183,95 @@ var file_hookstream_v1_event_service_proto_goTypes = []any{
 	(*Group)(nil),                        // 12: hookstream.v1.Group
 	(*DeleteGroupRequest)(nil),           // 13: hookstream.v1.DeleteGroupRequest
 	(*DeleteGroupResponse)(nil),          // 14: hookstream.v1.DeleteGroupResponse
-	(*SubscribeRequest_Open)(nil),        // 15: hookstream.v1.SubscribeRequest.Open
-	(*SubscribeRequest_Settle)(nil),      // 16: hookstream.v1.SubscribeRequest.Settle
-	(*SubscribeRequest_Nack)(nil),        // 17: hookstream.v1.SubscribeRequest.Nack
-	(*SubscribeResponse_Subscribed)(nil), // 18: hookstream.v1.SubscribeResponse.Subscribed
-	(*SubscribeResponse_Events)(nil),     // 19: hookstream.v1.SubscribeResponse.Events
-	(*SubscribeResponse_Heartbeat)(nil),  // 20: hookstream.v1.SubscribeResponse.Heartbeat
-	(*SubscribeResponse_Draining)(nil),   // 21: hookstream.v1.SubscribeResponse.Draining
-	(*Event)(nil),                        // 22: hookstream.v1.Event
-	(*pb.CloudEvent)(nil),                // 23: io.cloudevents.v1.CloudEvent
-	(*EventFilter)(nil),                  // 24: hookstream.v1.EventFilter
-	(*StartPosition)(nil),                // 25: hookstream.v1.StartPosition
-	(*timestamppb.Timestamp)(nil),        // 26: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 27: google.protobuf.Duration
+	(*GetGroupRequest)(nil),              // 15: hookstream.v1.GetGroupRequest
+	(*GetGroupResponse)(nil),             // 16: hookstream.v1.GetGroupResponse
+	(*ResetGroupRequest)(nil),            // 17: hookstream.v1.ResetGroupRequest
+	(*ResetGroupResponse)(nil),           // 18: hookstream.v1.ResetGroupResponse
+	(*PauseGroupRequest)(nil),            // 19: hookstream.v1.PauseGroupRequest
+	(*PauseGroupResponse)(nil),           // 20: hookstream.v1.PauseGroupResponse
+	(*ResumeGroupRequest)(nil),           // 21: hookstream.v1.ResumeGroupRequest
+	(*ResumeGroupResponse)(nil),          // 22: hookstream.v1.ResumeGroupResponse
+	(*SubscribeRequest_Open)(nil),        // 23: hookstream.v1.SubscribeRequest.Open
+	(*SubscribeRequest_Settle)(nil),      // 24: hookstream.v1.SubscribeRequest.Settle
+	(*SubscribeRequest_Nack)(nil),        // 25: hookstream.v1.SubscribeRequest.Nack
+	(*SubscribeResponse_Subscribed)(nil), // 26: hookstream.v1.SubscribeResponse.Subscribed
+	(*SubscribeResponse_Events)(nil),     // 27: hookstream.v1.SubscribeResponse.Events
+	(*SubscribeResponse_Heartbeat)(nil),  // 28: hookstream.v1.SubscribeResponse.Heartbeat
+	(*SubscribeResponse_Draining)(nil),   // 29: hookstream.v1.SubscribeResponse.Draining
+	(*Event)(nil),                        // 30: hookstream.v1.Event
+	(*pb.CloudEvent)(nil),                // 31: io.cloudevents.v1.CloudEvent
+	(*EventFilter)(nil),                  // 32: hookstream.v1.EventFilter
+	(*StartPosition)(nil),                // 33: hookstream.v1.StartPosition
+	(*timestamppb.Timestamp)(nil),        // 34: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 35: google.protobuf.Duration
 }
 var file_hookstream_v1_event_service_proto_depIdxs = []int32{
-	15, // 0: hookstream.v1.SubscribeRequest.open:type_name -> hookstream.v1.SubscribeRequest.Open
-	16, // 1: hookstream.v1.SubscribeRequest.settle:type_name -> hookstream.v1.SubscribeRequest.Settle
-	18, // 2: hookstream.v1.SubscribeResponse.subscribed:type_name -> hookstream.v1.SubscribeResponse.Subscribed
-	19, // 3: hookstream.v1.SubscribeResponse.events:type_name -> hookstream.v1.SubscribeResponse.Events
-	20, // 4: hookstream.v1.SubscribeResponse.heartbeat:type_name -> hookstream.v1.SubscribeResponse.Heartbeat
-	21, // 5: hookstream.v1.SubscribeResponse.draining:type_name -> hookstream.v1.SubscribeResponse.Draining
-	22, // 6: hookstream.v1.ReceivedEvent.event:type_name -> hookstream.v1.Event
-	23, // 7: hookstream.v1.ReceivedEvent.cloud_event:type_name -> io.cloudevents.v1.CloudEvent
-	24, // 8: hookstream.v1.TailRequest.filter:type_name -> hookstream.v1.EventFilter
-	25, // 9: hookstream.v1.TailRequest.start:type_name -> hookstream.v1.StartPosition
+	23, // 0: hookstream.v1.SubscribeRequest.open:type_name -> hookstream.v1.SubscribeRequest.Open
+	24, // 1: hookstream.v1.SubscribeRequest.settle:type_name -> hookstream.v1.SubscribeRequest.Settle
+	26, // 2: hookstream.v1.SubscribeResponse.subscribed:type_name -> hookstream.v1.SubscribeResponse.Subscribed
+	27, // 3: hookstream.v1.SubscribeResponse.events:type_name -> hookstream.v1.SubscribeResponse.Events
+	28, // 4: hookstream.v1.SubscribeResponse.heartbeat:type_name -> hookstream.v1.SubscribeResponse.Heartbeat
+	29, // 5: hookstream.v1.SubscribeResponse.draining:type_name -> hookstream.v1.SubscribeResponse.Draining
+	30, // 6: hookstream.v1.ReceivedEvent.event:type_name -> hookstream.v1.Event
+	31, // 7: hookstream.v1.ReceivedEvent.cloud_event:type_name -> io.cloudevents.v1.CloudEvent
+	32, // 8: hookstream.v1.TailRequest.filter:type_name -> hookstream.v1.EventFilter
+	33, // 9: hookstream.v1.TailRequest.start:type_name -> hookstream.v1.StartPosition
 	0,  // 10: hookstream.v1.TailRequest.format:type_name -> hookstream.v1.EventFormat
-	22, // 11: hookstream.v1.TailResponse.event:type_name -> hookstream.v1.Event
-	26, // 12: hookstream.v1.TailResponse.heartbeat:type_name -> google.protobuf.Timestamp
-	23, // 13: hookstream.v1.TailResponse.cloud_event:type_name -> io.cloudevents.v1.CloudEvent
+	30, // 11: hookstream.v1.TailResponse.event:type_name -> hookstream.v1.Event
+	34, // 12: hookstream.v1.TailResponse.heartbeat:type_name -> google.protobuf.Timestamp
+	31, // 13: hookstream.v1.TailResponse.cloud_event:type_name -> io.cloudevents.v1.CloudEvent
 	0,  // 14: hookstream.v1.GetEventRequest.format:type_name -> hookstream.v1.EventFormat
-	22, // 15: hookstream.v1.GetEventResponse.event:type_name -> hookstream.v1.Event
-	23, // 16: hookstream.v1.GetEventResponse.cloud_event:type_name -> io.cloudevents.v1.CloudEvent
-	24, // 17: hookstream.v1.ListEventsRequest.filter:type_name -> hookstream.v1.EventFilter
-	25, // 18: hookstream.v1.ListEventsRequest.start:type_name -> hookstream.v1.StartPosition
-	22, // 19: hookstream.v1.ListEventsResponse.events:type_name -> hookstream.v1.Event
+	30, // 15: hookstream.v1.GetEventResponse.event:type_name -> hookstream.v1.Event
+	31, // 16: hookstream.v1.GetEventResponse.cloud_event:type_name -> io.cloudevents.v1.CloudEvent
+	32, // 17: hookstream.v1.ListEventsRequest.filter:type_name -> hookstream.v1.EventFilter
+	33, // 18: hookstream.v1.ListEventsRequest.start:type_name -> hookstream.v1.StartPosition
+	30, // 19: hookstream.v1.ListEventsResponse.events:type_name -> hookstream.v1.Event
 	12, // 20: hookstream.v1.ListGroupsResponse.groups:type_name -> hookstream.v1.Group
-	26, // 21: hookstream.v1.Group.created_at:type_name -> google.protobuf.Timestamp
-	26, // 22: hookstream.v1.Group.last_delivered_at:type_name -> google.protobuf.Timestamp
-	27, // 23: hookstream.v1.Group.idle_expiry:type_name -> google.protobuf.Duration
-	24, // 24: hookstream.v1.SubscribeRequest.Open.filter:type_name -> hookstream.v1.EventFilter
-	25, // 25: hookstream.v1.SubscribeRequest.Open.start:type_name -> hookstream.v1.StartPosition
-	27, // 26: hookstream.v1.SubscribeRequest.Open.ack_deadline:type_name -> google.protobuf.Duration
-	0,  // 27: hookstream.v1.SubscribeRequest.Open.format:type_name -> hookstream.v1.EventFormat
-	17, // 28: hookstream.v1.SubscribeRequest.Settle.nacks:type_name -> hookstream.v1.SubscribeRequest.Nack
-	27, // 29: hookstream.v1.SubscribeRequest.Nack.delay:type_name -> google.protobuf.Duration
-	27, // 30: hookstream.v1.SubscribeResponse.Subscribed.ack_deadline:type_name -> google.protobuf.Duration
-	3,  // 31: hookstream.v1.SubscribeResponse.Events.events:type_name -> hookstream.v1.ReceivedEvent
-	26, // 32: hookstream.v1.SubscribeResponse.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	1,  // 33: hookstream.v1.EventService.Subscribe:input_type -> hookstream.v1.SubscribeRequest
-	4,  // 34: hookstream.v1.EventService.Tail:input_type -> hookstream.v1.TailRequest
-	6,  // 35: hookstream.v1.EventService.GetEvent:input_type -> hookstream.v1.GetEventRequest
-	8,  // 36: hookstream.v1.EventService.ListEvents:input_type -> hookstream.v1.ListEventsRequest
-	10, // 37: hookstream.v1.EventService.ListGroups:input_type -> hookstream.v1.ListGroupsRequest
-	13, // 38: hookstream.v1.EventService.DeleteGroup:input_type -> hookstream.v1.DeleteGroupRequest
-	2,  // 39: hookstream.v1.EventService.Subscribe:output_type -> hookstream.v1.SubscribeResponse
-	5,  // 40: hookstream.v1.EventService.Tail:output_type -> hookstream.v1.TailResponse
-	7,  // 41: hookstream.v1.EventService.GetEvent:output_type -> hookstream.v1.GetEventResponse
-	9,  // 42: hookstream.v1.EventService.ListEvents:output_type -> hookstream.v1.ListEventsResponse
-	11, // 43: hookstream.v1.EventService.ListGroups:output_type -> hookstream.v1.ListGroupsResponse
-	14, // 44: hookstream.v1.EventService.DeleteGroup:output_type -> hookstream.v1.DeleteGroupResponse
-	39, // [39:45] is the sub-list for method output_type
-	33, // [33:39] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	34, // 21: hookstream.v1.Group.created_at:type_name -> google.protobuf.Timestamp
+	34, // 22: hookstream.v1.Group.last_delivered_at:type_name -> google.protobuf.Timestamp
+	35, // 23: hookstream.v1.Group.idle_expiry:type_name -> google.protobuf.Duration
+	34, // 24: hookstream.v1.Group.paused_until:type_name -> google.protobuf.Timestamp
+	35, // 25: hookstream.v1.Group.ack_deadline:type_name -> google.protobuf.Duration
+	12, // 26: hookstream.v1.GetGroupResponse.group:type_name -> hookstream.v1.Group
+	33, // 27: hookstream.v1.ResetGroupRequest.position:type_name -> hookstream.v1.StartPosition
+	12, // 28: hookstream.v1.ResetGroupResponse.group:type_name -> hookstream.v1.Group
+	34, // 29: hookstream.v1.PauseGroupRequest.until:type_name -> google.protobuf.Timestamp
+	12, // 30: hookstream.v1.PauseGroupResponse.group:type_name -> hookstream.v1.Group
+	12, // 31: hookstream.v1.ResumeGroupResponse.group:type_name -> hookstream.v1.Group
+	32, // 32: hookstream.v1.SubscribeRequest.Open.filter:type_name -> hookstream.v1.EventFilter
+	33, // 33: hookstream.v1.SubscribeRequest.Open.start:type_name -> hookstream.v1.StartPosition
+	35, // 34: hookstream.v1.SubscribeRequest.Open.ack_deadline:type_name -> google.protobuf.Duration
+	0,  // 35: hookstream.v1.SubscribeRequest.Open.format:type_name -> hookstream.v1.EventFormat
+	25, // 36: hookstream.v1.SubscribeRequest.Settle.nacks:type_name -> hookstream.v1.SubscribeRequest.Nack
+	35, // 37: hookstream.v1.SubscribeRequest.Nack.delay:type_name -> google.protobuf.Duration
+	35, // 38: hookstream.v1.SubscribeResponse.Subscribed.ack_deadline:type_name -> google.protobuf.Duration
+	3,  // 39: hookstream.v1.SubscribeResponse.Events.events:type_name -> hookstream.v1.ReceivedEvent
+	34, // 40: hookstream.v1.SubscribeResponse.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	1,  // 41: hookstream.v1.EventService.Subscribe:input_type -> hookstream.v1.SubscribeRequest
+	4,  // 42: hookstream.v1.EventService.Tail:input_type -> hookstream.v1.TailRequest
+	6,  // 43: hookstream.v1.EventService.GetEvent:input_type -> hookstream.v1.GetEventRequest
+	8,  // 44: hookstream.v1.EventService.ListEvents:input_type -> hookstream.v1.ListEventsRequest
+	10, // 45: hookstream.v1.EventService.ListGroups:input_type -> hookstream.v1.ListGroupsRequest
+	13, // 46: hookstream.v1.EventService.DeleteGroup:input_type -> hookstream.v1.DeleteGroupRequest
+	15, // 47: hookstream.v1.EventService.GetGroup:input_type -> hookstream.v1.GetGroupRequest
+	17, // 48: hookstream.v1.EventService.ResetGroup:input_type -> hookstream.v1.ResetGroupRequest
+	19, // 49: hookstream.v1.EventService.PauseGroup:input_type -> hookstream.v1.PauseGroupRequest
+	21, // 50: hookstream.v1.EventService.ResumeGroup:input_type -> hookstream.v1.ResumeGroupRequest
+	2,  // 51: hookstream.v1.EventService.Subscribe:output_type -> hookstream.v1.SubscribeResponse
+	5,  // 52: hookstream.v1.EventService.Tail:output_type -> hookstream.v1.TailResponse
+	7,  // 53: hookstream.v1.EventService.GetEvent:output_type -> hookstream.v1.GetEventResponse
+	9,  // 54: hookstream.v1.EventService.ListEvents:output_type -> hookstream.v1.ListEventsResponse
+	11, // 55: hookstream.v1.EventService.ListGroups:output_type -> hookstream.v1.ListGroupsResponse
+	14, // 56: hookstream.v1.EventService.DeleteGroup:output_type -> hookstream.v1.DeleteGroupResponse
+	16, // 57: hookstream.v1.EventService.GetGroup:output_type -> hookstream.v1.GetGroupResponse
+	18, // 58: hookstream.v1.EventService.ResetGroup:output_type -> hookstream.v1.ResetGroupResponse
+	20, // 59: hookstream.v1.EventService.PauseGroup:output_type -> hookstream.v1.PauseGroupResponse
+	22, // 60: hookstream.v1.EventService.ResumeGroup:output_type -> hookstream.v1.ResumeGroupResponse
+	51, // [51:61] is the sub-list for method output_type
+	41, // [41:51] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_hookstream_v1_event_service_proto_init() }
@@ -1777,7 +2301,7 @@ func file_hookstream_v1_event_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hookstream_v1_event_service_proto_rawDesc), len(file_hookstream_v1_event_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

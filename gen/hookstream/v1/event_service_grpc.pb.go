@@ -25,6 +25,10 @@ const (
 	EventService_ListEvents_FullMethodName  = "/hookstream.v1.EventService/ListEvents"
 	EventService_ListGroups_FullMethodName  = "/hookstream.v1.EventService/ListGroups"
 	EventService_DeleteGroup_FullMethodName = "/hookstream.v1.EventService/DeleteGroup"
+	EventService_GetGroup_FullMethodName    = "/hookstream.v1.EventService/GetGroup"
+	EventService_ResetGroup_FullMethodName  = "/hookstream.v1.EventService/ResetGroup"
+	EventService_PauseGroup_FullMethodName  = "/hookstream.v1.EventService/PauseGroup"
+	EventService_ResumeGroup_FullMethodName = "/hookstream.v1.EventService/ResumeGroup"
 )
 
 // EventServiceClient is the client API for EventService service.
@@ -62,6 +66,29 @@ type EventServiceClient interface {
 	// position). NOT_FOUND when there is no such group. For admins. HTTP: DELETE
 	// /v1/groups/{name}.
 	DeleteGroup(ctx context.Context, in *DeleteGroupRequest, opts ...grpc.CallOption) (*DeleteGroupResponse, error)
+	// GetGroup returns one durable consumer group with its counts: events pending (its lag),
+	// in flight, redelivered and dead-lettered, and whether it is paused. NOT_FOUND when there is
+	// no such group. For admins. HTTP: GET /v1/groups/{name}.
+	GetGroup(ctx context.Context, in *GetGroupRequest, opts ...grpc.CallOption) (*GetGroupResponse, error)
+	// ResetGroup moves a group's position: from then on the group receives the events of its
+	// filter from `position` on (a time, a sequence, every retained event, or new events only),
+	// including events it had acknowledged already. Its acknowledgements and in-flight events are
+	// forgotten; its filter, ack deadline, maximum deliveries, idle expiry and pause are kept. The
+	// group's open Subscribe streams on this hookstream instance end with ABORTED before the reset;
+	// streams on other instances sharing the event log end with UNAVAILABLE at their next pull (or
+	// carry on from the new position): a client that subscribes again reads from the new position.
+	// NOT_FOUND when there is no such group. For admins. HTTP: POST /v1/groups/{name}:reset.
+	ResetGroup(ctx context.Context, in *ResetGroupRequest, opts ...grpc.CallOption) (*ResetGroupResponse, error)
+	// PauseGroup stops deliveries to a group, until `until` or until ResumeGroup. Its streams stay
+	// open (with heartbeats) and may still settle the events they hold; events stored meanwhile
+	// wait in the group (pending) and are delivered after the pause. Pausing a paused group moves
+	// the end of its pause. NOT_FOUND when there is no such group. For admins. HTTP: POST
+	// /v1/groups/{name}:pause.
+	PauseGroup(ctx context.Context, in *PauseGroupRequest, opts ...grpc.CallOption) (*PauseGroupResponse, error)
+	// ResumeGroup ends a group's pause at once: deliveries start again. Resuming a group that is
+	// not paused changes nothing. NOT_FOUND when there is no such group. For admins. HTTP: POST
+	// /v1/groups/{name}:resume.
+	ResumeGroup(ctx context.Context, in *ResumeGroupRequest, opts ...grpc.CallOption) (*ResumeGroupResponse, error)
 }
 
 type eventServiceClient struct {
@@ -144,6 +171,46 @@ func (c *eventServiceClient) DeleteGroup(ctx context.Context, in *DeleteGroupReq
 	return out, nil
 }
 
+func (c *eventServiceClient) GetGroup(ctx context.Context, in *GetGroupRequest, opts ...grpc.CallOption) (*GetGroupResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetGroupResponse)
+	err := c.cc.Invoke(ctx, EventService_GetGroup_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *eventServiceClient) ResetGroup(ctx context.Context, in *ResetGroupRequest, opts ...grpc.CallOption) (*ResetGroupResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResetGroupResponse)
+	err := c.cc.Invoke(ctx, EventService_ResetGroup_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *eventServiceClient) PauseGroup(ctx context.Context, in *PauseGroupRequest, opts ...grpc.CallOption) (*PauseGroupResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PauseGroupResponse)
+	err := c.cc.Invoke(ctx, EventService_PauseGroup_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *eventServiceClient) ResumeGroup(ctx context.Context, in *ResumeGroupRequest, opts ...grpc.CallOption) (*ResumeGroupResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResumeGroupResponse)
+	err := c.cc.Invoke(ctx, EventService_ResumeGroup_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EventServiceServer is the server API for EventService service.
 // All implementations must embed UnimplementedEventServiceServer
 // for forward compatibility.
@@ -179,6 +246,29 @@ type EventServiceServer interface {
 	// position). NOT_FOUND when there is no such group. For admins. HTTP: DELETE
 	// /v1/groups/{name}.
 	DeleteGroup(context.Context, *DeleteGroupRequest) (*DeleteGroupResponse, error)
+	// GetGroup returns one durable consumer group with its counts: events pending (its lag),
+	// in flight, redelivered and dead-lettered, and whether it is paused. NOT_FOUND when there is
+	// no such group. For admins. HTTP: GET /v1/groups/{name}.
+	GetGroup(context.Context, *GetGroupRequest) (*GetGroupResponse, error)
+	// ResetGroup moves a group's position: from then on the group receives the events of its
+	// filter from `position` on (a time, a sequence, every retained event, or new events only),
+	// including events it had acknowledged already. Its acknowledgements and in-flight events are
+	// forgotten; its filter, ack deadline, maximum deliveries, idle expiry and pause are kept. The
+	// group's open Subscribe streams on this hookstream instance end with ABORTED before the reset;
+	// streams on other instances sharing the event log end with UNAVAILABLE at their next pull (or
+	// carry on from the new position): a client that subscribes again reads from the new position.
+	// NOT_FOUND when there is no such group. For admins. HTTP: POST /v1/groups/{name}:reset.
+	ResetGroup(context.Context, *ResetGroupRequest) (*ResetGroupResponse, error)
+	// PauseGroup stops deliveries to a group, until `until` or until ResumeGroup. Its streams stay
+	// open (with heartbeats) and may still settle the events they hold; events stored meanwhile
+	// wait in the group (pending) and are delivered after the pause. Pausing a paused group moves
+	// the end of its pause. NOT_FOUND when there is no such group. For admins. HTTP: POST
+	// /v1/groups/{name}:pause.
+	PauseGroup(context.Context, *PauseGroupRequest) (*PauseGroupResponse, error)
+	// ResumeGroup ends a group's pause at once: deliveries start again. Resuming a group that is
+	// not paused changes nothing. NOT_FOUND when there is no such group. For admins. HTTP: POST
+	// /v1/groups/{name}:resume.
+	ResumeGroup(context.Context, *ResumeGroupRequest) (*ResumeGroupResponse, error)
 	mustEmbedUnimplementedEventServiceServer()
 }
 
@@ -206,6 +296,18 @@ func (UnimplementedEventServiceServer) ListGroups(context.Context, *ListGroupsRe
 }
 func (UnimplementedEventServiceServer) DeleteGroup(context.Context, *DeleteGroupRequest) (*DeleteGroupResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteGroup not implemented")
+}
+func (UnimplementedEventServiceServer) GetGroup(context.Context, *GetGroupRequest) (*GetGroupResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetGroup not implemented")
+}
+func (UnimplementedEventServiceServer) ResetGroup(context.Context, *ResetGroupRequest) (*ResetGroupResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResetGroup not implemented")
+}
+func (UnimplementedEventServiceServer) PauseGroup(context.Context, *PauseGroupRequest) (*PauseGroupResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PauseGroup not implemented")
+}
+func (UnimplementedEventServiceServer) ResumeGroup(context.Context, *ResumeGroupRequest) (*ResumeGroupResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResumeGroup not implemented")
 }
 func (UnimplementedEventServiceServer) mustEmbedUnimplementedEventServiceServer() {}
 func (UnimplementedEventServiceServer) testEmbeddedByValue()                      {}
@@ -318,6 +420,78 @@ func _EventService_DeleteGroup_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EventService_GetGroup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetGroupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventServiceServer).GetGroup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EventService_GetGroup_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventServiceServer).GetGroup(ctx, req.(*GetGroupRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EventService_ResetGroup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResetGroupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventServiceServer).ResetGroup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EventService_ResetGroup_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventServiceServer).ResetGroup(ctx, req.(*ResetGroupRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EventService_PauseGroup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PauseGroupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventServiceServer).PauseGroup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EventService_PauseGroup_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventServiceServer).PauseGroup(ctx, req.(*PauseGroupRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EventService_ResumeGroup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResumeGroupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventServiceServer).ResumeGroup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EventService_ResumeGroup_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventServiceServer).ResumeGroup(ctx, req.(*ResumeGroupRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // EventService_ServiceDesc is the grpc.ServiceDesc for EventService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -340,6 +514,22 @@ var EventService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteGroup",
 			Handler:    _EventService_DeleteGroup_Handler,
+		},
+		{
+			MethodName: "GetGroup",
+			Handler:    _EventService_GetGroup_Handler,
+		},
+		{
+			MethodName: "ResetGroup",
+			Handler:    _EventService_ResetGroup_Handler,
+		},
+		{
+			MethodName: "PauseGroup",
+			Handler:    _EventService_PauseGroup_Handler,
+		},
+		{
+			MethodName: "ResumeGroup",
+			Handler:    _EventService_ResumeGroup_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
