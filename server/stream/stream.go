@@ -1,7 +1,8 @@
 // Package stream implements EventService: Subscribe (consumer groups as durable JetStream pull
 // consumers, acks, flow control, redelivery, dead letters), Tail, GetEvent and ListEvents, all
-// reading the event log, and the administration of groups (ListGroups, DeleteGroup). Tails and
-// Subscribes are capped per principal and in all (Options.MaxStreamsPerPrincipal, MaxStreams).
+// reading the event log, and the administration of groups (ListGroups, GetGroup, ResetGroup,
+// PauseGroup, ResumeGroup, DeleteGroup). Tails and Subscribes are capped per principal and in all
+// (Options.MaxStreamsPerPrincipal, MaxStreams).
 package stream
 
 import (
@@ -71,6 +72,7 @@ type Service struct {
 	logger        *slog.Logger
 	streams       *streamLimiter
 	metrics       *metrics
+	groups        *groupStreams
 
 	drainOnce sync.Once
 	draining  chan struct{}
@@ -114,6 +116,7 @@ func New(o Options) (*Service, error) {
 		log: o.Log, heartbeat: o.Heartbeat, responseBytes: o.MaxResponseBytes, logger: o.Logger,
 		streams:  newStreamLimiter(o.MaxStreamsPerPrincipal, o.MaxStreams),
 		metrics:  m,
+		groups:   newGroupStreams(),
 		draining: make(chan struct{}),
 	}, nil
 }
@@ -167,10 +170,18 @@ func (s *Service) Subscribe(srv hookstreamv1.EventService_SubscribeServer) error
 		return err
 	}
 	defer release()
-	sub, err := s.newSubscription(srv.Context(), open)
+	ctx := srv.Context()
+	if group := open.GetGroup(); group != "" {
+		var left func()
+		if ctx, left, err = s.groups.join(ctx, group); err != nil {
+			return err
+		}
+		defer left() // after sub.close: a reset waits until the stream's events are released
+	}
+	sub, err := s.newSubscription(ctx, open)
 	if err != nil {
-		return err
+		return resetOr(ctx, err)
 	}
 	defer sub.close()
-	return sub.run(srv)
+	return resetOr(ctx, sub.run(ctx, srv))
 }

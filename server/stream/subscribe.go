@@ -102,10 +102,10 @@ func (sub *subscription) close() {
 	}
 }
 
-// run serves the stream: one goroutine sends (the only one that may), one applies the client's
+// run serves the stream until ctx (the stream's) ends: one goroutine sends (the only one that may), one applies the client's
 // settle requests, and this one pulls events as credit allows.
-func (sub *subscription) run(srv hookstreamv1.EventService_SubscribeServer) error {
-	ctx, cancel := context.WithCancel(srv.Context())
+func (sub *subscription) run(ctx context.Context, srv hookstreamv1.EventService_SubscribeServer) error {
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	out := make(chan *hookstreamv1.SubscribeResponse, 4)
 	sendErr := make(chan error, 1)
