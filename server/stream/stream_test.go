@@ -117,6 +117,7 @@ type sub struct {
 	stream hookstreamv1.EventService_SubscribeClient
 	cancel context.CancelFunc
 	got    chan *hookstreamv1.SubscribeResponse
+	err    error // why the stream ended, once got is closed
 }
 
 func (e *env) subscribe(t testing.TB, open *hookstreamv1.SubscribeRequest_Open) *sub {
@@ -144,6 +145,7 @@ func (e *env) subscribe(t testing.TB, open *hookstreamv1.SubscribeRequest_Open) 
 		for {
 			m, err := st.Recv()
 			if err != nil {
+				s.err = err
 				return
 			}
 			s.got <- m

@@ -1,0 +1,295 @@
+package stream_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+)
+
+// counts are the counts of a group that GetGroup reports.
+type counts struct {
+	Pending, InFlight, Redelivered, DeadLetters uint64
+	Paused                                      bool
+}
+
+func countsOf(g *hookstreamv1.Group) counts {
+	return counts{g.GetPendingEvents(), g.GetUnacknowledgedEvents(), g.GetRedeliveredEvents(), g.GetDeadLetters(), g.GetPaused()}
+}
+
+// waitCounts polls GetGroup until the group's counts are want (JetStream applies acks
+// asynchronously), or fails after 10 s with the last difference; it returns the group.
+func (e *env) waitCounts(t testing.TB, name string, want counts) *hookstreamv1.Group {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := e.client.GetGroup(context.Background(), &hookstreamv1.GetGroupRequest{Name: name})
+		if err != nil {
+			t.Fatalf("GetGroup %s: %v", name, err)
+		}
+		diff := cmp.Diff(want, countsOf(resp.GetGroup()))
+		if diff == "" {
+			return resp.GetGroup()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s counts (-want +got):\n%s", name, diff)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (e *env) pause(t testing.TB, name string, until time.Time) *hookstreamv1.Group {
+	t.Helper()
+	req := &hookstreamv1.PauseGroupRequest{Name: name}
+	if !until.IsZero() {
+		req.Until = timestamppb.New(until)
+	}
+	resp, err := e.client.PauseGroup(context.Background(), req)
+	if err != nil {
+		t.Fatalf("PauseGroup %s: %v", name, err)
+	}
+	return resp.GetGroup()
+}
+
+func (e *env) resume(t testing.TB, name string) {
+	t.Helper()
+	if _, err := e.client.ResumeGroup(context.Background(), &hookstreamv1.ResumeGroupRequest{Name: name}); err != nil {
+		t.Fatalf("ResumeGroup %s: %v", name, err)
+	}
+}
+
+func nack(ev *hookstreamv1.ReceivedEvent) *hookstreamv1.SubscribeRequest_Settle {
+	return &hookstreamv1.SubscribeRequest_Settle{Nacks: []*hookstreamv1.SubscribeRequest_Nack{{AckId: ev.GetAckId(), Delay: durationpb.New(50 * time.Millisecond)}}}
+}
+
+// TestGroupCounts follows one group through its life: 5 events stored while it is paused are
+// pending; delivered ones are in flight until acked; a nacked one is redelivered and counted; one
+// nacked past the maximum deliveries is a dead letter. Pauses keep more events from being
+// delivered when credit frees up, so that each step has one outcome.
+func TestGroupCounts(t *testing.T) {
+	t.Parallel()
+	e := start(t, t.TempDir())
+	s := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "counts", Start: all(), MaxInFlight: 3, MaxDeliveries: 2, AckDeadline: durationpb.New(time.Hour)})
+	g := e.pause(t, "counts", time.Time{})
+	if !g.GetPaused() || g.GetPausedUntil() != nil || g.GetMaxDeliveries() != 2 || g.GetAckDeadline().AsDuration() != time.Hour {
+		t.Errorf("paused group: got paused %v until %v, max deliveries %d, ack deadline %v; want paused until resumed, 2, 1h",
+			g.GetPaused(), g.GetPausedUntil(), g.GetMaxDeliveries(), g.GetAckDeadline().AsDuration())
+	}
+	ids := e.send(t, "c", 5)
+	e.waitCounts(t, "counts", counts{Pending: 5, Paused: true})
+
+	e.resume(t, "counts")
+	first := s.next(3, 10*time.Second)
+	e.waitCounts(t, "counts", counts{Pending: 2, InFlight: 3})
+
+	e.pause(t, "counts", time.Time{})
+	s.ack(first[:1])
+	e.waitCounts(t, "counts", counts{Pending: 2, InFlight: 2, Paused: true})
+
+	e.resume(t, "counts")
+	fourth := s.next(1, 10*time.Second)
+	e.waitCounts(t, "counts", counts{Pending: 1, InFlight: 3})
+	s.ack(first[2:3])
+	last := s.next(1, 10*time.Second)
+	g = e.waitCounts(t, "counts", counts{InFlight: 3})
+	if g.GetDeliveredSequence() != 5 || g.GetAckFloorSequence() != 1 {
+		t.Errorf("sequences: delivered %d, ack floor %d; want 5 and 1", g.GetDeliveredSequence(), g.GetAckFloorSequence())
+	}
+	want := []string{ids[0], ids[1], ids[2], ids[3], ids[4]}
+	if diff := cmp.Diff(want, eventIDs(append(first, append(fourth, last...)...))); diff != "" {
+		t.Errorf("delivered (-want +got):\n%s", diff)
+	}
+
+	s.settle(nack(first[1]))
+	again := s.next(1, 10*time.Second)
+	if again[0].GetEvent().GetId() != ids[1] || again[0].GetDeliveryAttempt() != 2 {
+		t.Fatalf("after a nack got %s attempt %d, want %s attempt 2", again[0].GetEvent().GetId(), again[0].GetDeliveryAttempt(), ids[1])
+	}
+	e.waitCounts(t, "counts", counts{InFlight: 3, Redelivered: 1})
+
+	s.settle(nack(again[0])) // its third delivery is over max_deliveries: a dead letter
+	e.waitCounts(t, "counts", counts{InFlight: 2, DeadLetters: 1})
+	s.ack(append(fourth, last...))
+	g = e.waitCounts(t, "counts", counts{DeadLetters: 1})
+	if g.GetAckFloorSequence() != 5 {
+		t.Errorf("ack floor %d once every event is settled, want 5", g.GetAckFloorSequence())
+	}
+	list, err := e.client.ListGroups(context.Background(), &hookstreamv1.ListGroupsRequest{})
+	if err != nil || len(list.GetGroups()) != 1 || list.GetGroups()[0].GetDeadLetters() != 1 {
+		t.Errorf("ListGroups: got %v %v, want the group with its dead letter", list, err)
+	}
+}
+
+// TestResetGroup resets a group that has acknowledged every event to each kind of position: its
+// open stream ends with ABORTED, and a new stream receives exactly the events from there.
+func TestResetGroup(t *testing.T) {
+	t.Parallel()
+	e := start(t, t.TempDir())
+	ids := e.send(t, "a", 2)
+	time.Sleep(20 * time.Millisecond)
+	between := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	ids = append(ids, e.send(t, "b", 3)...)
+	tests := []struct {
+		name     string
+		position *hookstreamv1.StartPosition
+		want     []string
+	}{
+		{"sequence", &hookstreamv1.StartPosition{Policy: hookstreamv1.StartPosition_POLICY_SEQUENCE, Sequence: 3}, ids[2:]},
+		{"time", &hookstreamv1.StartPosition{Policy: hookstreamv1.StartPosition_POLICY_TIME, Time: timestamppb.New(between)}, ids[2:]},
+		{"all", all(), ids},
+		{"new", &hookstreamv1.StartPosition{Policy: hookstreamv1.StartPosition_POLICY_NEW}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			group := "reset-" + tt.name
+			open := &hookstreamv1.SubscribeRequest_Open{Group: group, Start: all(), MaxInFlight: 10, AckDeadline: durationpb.New(time.Minute)}
+			s := e.subscribe(t, open)
+			s.ack(s.next(5, 10*time.Second))
+			e.waitCounts(t, group, counts{})
+
+			resp, err := e.client.ResetGroup(context.Background(), &hookstreamv1.ResetGroupRequest{Name: group, Position: tt.position})
+			if err != nil {
+				t.Fatalf("ResetGroup: %v", err)
+			}
+			if got := resp.GetGroup().GetPendingEvents(); got != uint64(len(tt.want)) {
+				t.Errorf("pending after the reset: got %d, want %d", got, len(tt.want))
+			}
+			for range s.got { // the stream ends
+			}
+			if status.Code(s.err) != codes.Aborted {
+				t.Errorf("open stream ended with %v, want Aborted", s.err)
+			}
+
+			again := e.subscribe(t, open)
+			if len(tt.want) > 0 {
+				got := again.next(len(tt.want), 10*time.Second)
+				if diff := cmp.Diff(tt.want, eventIDs(got)); diff != "" {
+					t.Errorf("events after the reset (-want +got):\n%s", diff)
+				}
+				again.ack(got)
+			}
+			again.none(time.Second)
+		})
+	}
+}
+
+// TestPauseGroup pauses a group with an open stream, until resumed and until a time: events
+// stored meanwhile are pending and not delivered, and all of them arrive after the pause.
+func TestPauseGroup(t *testing.T) {
+	t.Parallel()
+	e := start(t, t.TempDir())
+	tests := []struct {
+		name  string
+		until time.Duration // 0: until ResumeGroup
+	}{
+		{"until_resumed", 0},
+		{"until_a_time", 2 * time.Second},
+	}
+	for _, tt := range tests {
+		// One after the other: each group starts with new events only, and would take the other's.
+		t.Run(tt.name, func(t *testing.T) {
+			group := "pause-" + tt.name
+			s := e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: group})
+			var until time.Time
+			if tt.until > 0 {
+				until = time.Now().Add(tt.until)
+			}
+			if g := e.pause(t, group, until); !g.GetPaused() || (tt.until > 0 && !g.GetPausedUntil().AsTime().Equal(until)) {
+				t.Errorf("paused: got paused %v until %v, want until %v", g.GetPaused(), g.GetPausedUntil(), until)
+			}
+			ids := e.send(t, group, 3)
+			e.waitCounts(t, group, counts{Pending: 3, Paused: true})
+			s.none(time.Second)
+			if tt.until == 0 {
+				e.resume(t, group)
+			}
+			got := s.next(3, 10*time.Second)
+			if diff := cmp.Diff(ids, eventIDs(got)); diff != "" {
+				t.Errorf("events after the pause (-want +got):\n%s", diff)
+			}
+			s.ack(got)
+			e.waitCounts(t, group, counts{})
+		})
+	}
+}
+
+// TestGroupAdminErrors calls every group RPC for a group that does not exist (also once
+// deleted) and with requests that are not valid.
+func TestGroupAdminErrors(t *testing.T) {
+	t.Parallel()
+	e := start(t, t.TempDir())
+	e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "deleted"}).cancel()
+	if _, err := e.client.DeleteGroup(context.Background(), &hookstreamv1.DeleteGroupRequest{Name: "deleted"}); err != nil {
+		t.Fatalf("DeleteGroup: %v", err)
+	}
+	e.subscribe(t, &hookstreamv1.SubscribeRequest_Open{Group: "kept"})
+	ctx := context.Background()
+	c := e.client
+	call := map[string]func(name string) error{
+		"get": func(n string) error { _, err := c.GetGroup(ctx, &hookstreamv1.GetGroupRequest{Name: n}); return err },
+		"reset": func(n string) error {
+			_, err := c.ResetGroup(ctx, &hookstreamv1.ResetGroupRequest{Name: n, Position: all()})
+			return err
+		},
+		"pause": func(n string) error {
+			_, err := c.PauseGroup(ctx, &hookstreamv1.PauseGroupRequest{Name: n})
+			return err
+		},
+		"resume": func(n string) error {
+			_, err := c.ResumeGroup(ctx, &hookstreamv1.ResumeGroupRequest{Name: n})
+			return err
+		},
+		"delete": func(n string) error {
+			_, err := c.DeleteGroup(ctx, &hookstreamv1.DeleteGroupRequest{Name: n})
+			return err
+		},
+	}
+	for name, f := range call {
+		for _, group := range []string{"never", "deleted"} {
+			if err := f(group); status.Code(err) != codes.NotFound {
+				t.Errorf("%s %s: got %v, want NotFound", name, group, err)
+			}
+		}
+		if err := f("a.b"); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("%s with a bad name: got %v, want InvalidArgument", name, err)
+		}
+	}
+	invalid := []struct {
+		name string
+		call func() error
+	}{
+		{"reset_without_position", func() error {
+			_, err := c.ResetGroup(ctx, &hookstreamv1.ResetGroupRequest{Name: "kept"})
+			return err
+		}},
+		{"reset_without_policy", func() error {
+			_, err := c.ResetGroup(ctx, &hookstreamv1.ResetGroupRequest{Name: "kept", Position: &hookstreamv1.StartPosition{}})
+			return err
+		}},
+		{"reset_to_sequence_0", func() error {
+			_, err := c.ResetGroup(ctx, &hookstreamv1.ResetGroupRequest{Name: "kept", Position: &hookstreamv1.StartPosition{Policy: hookstreamv1.StartPosition_POLICY_SEQUENCE}})
+			return err
+		}},
+		{"pause_until_the_past", func() error {
+			_, err := c.PauseGroup(ctx, &hookstreamv1.PauseGroupRequest{Name: "kept", Until: timestamppb.New(time.Now().Add(-time.Minute))})
+			return err
+		}},
+	}
+	for _, tt := range invalid {
+		if err := tt.call(); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("%s: got %v, want InvalidArgument", tt.name, err)
+		}
+	}
+	if g := e.waitCounts(t, "kept", counts{}); g.GetName() != "kept" {
+		t.Errorf("the valid group after the refused calls: %v", g)
+	}
+}
