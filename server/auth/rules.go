@@ -49,6 +49,10 @@ var rules = map[string]need{
 	hookstreamv1.EventService_ListEvents_FullMethodName:  {perm: PermRead},
 	hookstreamv1.EventService_ListGroups_FullMethodName:  {perm: PermAdmin},
 	hookstreamv1.EventService_DeleteGroup_FullMethodName: {perm: PermAdmin},
+	hookstreamv1.EventService_GetGroup_FullMethodName:    {perm: PermAdmin},
+	hookstreamv1.EventService_ResetGroup_FullMethodName:  {perm: PermAdmin},
+	hookstreamv1.EventService_PauseGroup_FullMethodName:  {perm: PermAdmin},
+	hookstreamv1.EventService_ResumeGroup_FullMethodName: {perm: PermAdmin},
 
 	hookstreamv1.QuarantineService_ListEntries_FullMethodName:  {perm: PermAdmin},
 	hookstreamv1.QuarantineService_GetEntry_FullMethodName:     {perm: PermAdmin},

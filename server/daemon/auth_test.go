@@ -297,6 +297,26 @@ func (e *secured) rules(t *testing.T) []rpcRule {
 				_, err := events(conn).DeleteGroup(ctx, &hookstreamv1.DeleteGroupRequest{Name: "no-such-group"})
 				return err
 			}},
+		{name: "get_group", with: "admin", without: "consumer", want: codes.NotFound, method: "GET", path: "/v1/groups/no-such-group", status: 404,
+			call: func(ctx context.Context, conn *grpc.ClientConn) error {
+				_, err := events(conn).GetGroup(ctx, &hookstreamv1.GetGroupRequest{Name: "no-such-group"})
+				return err
+			}},
+		{name: "reset_group", with: "admin", without: "consumer", want: codes.NotFound, method: "POST", path: "/v1/groups/no-such-group:reset?position.policy=POLICY_ALL", status: 404,
+			call: func(ctx context.Context, conn *grpc.ClientConn) error {
+				_, err := events(conn).ResetGroup(ctx, &hookstreamv1.ResetGroupRequest{Name: "no-such-group", Position: all})
+				return err
+			}},
+		{name: "pause_group", with: "admin", without: "reader", want: codes.NotFound, method: "POST", path: "/v1/groups/no-such-group:pause", status: 404,
+			call: func(ctx context.Context, conn *grpc.ClientConn) error {
+				_, err := events(conn).PauseGroup(ctx, &hookstreamv1.PauseGroupRequest{Name: "no-such-group"})
+				return err
+			}},
+		{name: "resume_group", with: "admin", without: "consumer", want: codes.NotFound, method: "POST", path: "/v1/groups/no-such-group:resume", status: 404,
+			call: func(ctx context.Context, conn *grpc.ClientConn) error {
+				_, err := events(conn).ResumeGroup(ctx, &hookstreamv1.ResumeGroupRequest{Name: "no-such-group"})
+				return err
+			}},
 		{name: "list_entries", with: "admin", without: "reader", want: codes.OK, method: "GET", path: "/v1/quarantine", status: 200,
 			call: func(ctx context.Context, conn *grpc.ClientConn) error {
 				_, err := quarantine(conn).ListEntries(ctx, &hookstreamv1.ListEntriesRequest{})

@@ -2134,7 +2134,7 @@ const file_hookstream_v1_event_service_proto_rawDesc = "" +
 	"\vEventFormat\x12\x1c\n" +
 	"\x18EVENT_FORMAT_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15EVENT_FORMAT_ENVELOPE\x10\x01\x12\x1b\n" +
-	"\x17EVENT_FORMAT_CLOUDEVENT\x10\x022\xb4\b\n" +
+	"\x17EVENT_FORMAT_CLOUDEVENT\x10\x022\xab\b\n" +
 	"\fEventService\x12R\n" +
 	"\tSubscribe\x12\x1f.hookstream.v1.SubscribeRequest\x1a .hookstream.v1.SubscribeResponse(\x010\x01\x12Z\n" +
 	"\x04Tail\x12\x1a.hookstream.v1.TailRequest\x1a\x1b.hookstream.v1.TailResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/events:tail0\x01\x12d\n" +
@@ -2146,12 +2146,12 @@ const file_hookstream_v1_event_service_proto_rawDesc = "" +
 	"ListGroups\x12 .hookstream.v1.ListGroupsRequest\x1a!.hookstream.v1.ListGroupsResponse\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
 	"/v1/groups\x12o\n" +
 	"\vDeleteGroup\x12!.hookstream.v1.DeleteGroupRequest\x1a\".hookstream.v1.DeleteGroupResponse\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/groups/{name}\x12f\n" +
-	"\bGetGroup\x12\x1e.hookstream.v1.GetGroupRequest\x1a\x1f.hookstream.v1.GetGroupResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/groups/{name}\x12u\n" +
+	"\bGetGroup\x12\x1e.hookstream.v1.GetGroupRequest\x1a\x1f.hookstream.v1.GetGroupResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/groups/{name}\x12r\n" +
 	"\n" +
-	"ResetGroup\x12 .hookstream.v1.ResetGroupRequest\x1a!.hookstream.v1.ResetGroupResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/groups/{name}:reset\x12u\n" +
+	"ResetGroup\x12 .hookstream.v1.ResetGroupRequest\x1a!.hookstream.v1.ResetGroupResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x17/v1/groups/{name}:reset\x12r\n" +
 	"\n" +
-	"PauseGroup\x12 .hookstream.v1.PauseGroupRequest\x1a!.hookstream.v1.PauseGroupResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/groups/{name}:pause\x12y\n" +
-	"\vResumeGroup\x12!.hookstream.v1.ResumeGroupRequest\x1a\".hookstream.v1.ResumeGroupResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/groups/{name}:resumeBAZ?github.com/hookstream/hookstream/gen/hookstream/v1;hookstreamv1b\x06proto3"
+	"PauseGroup\x12 .hookstream.v1.PauseGroupRequest\x1a!.hookstream.v1.PauseGroupResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x17/v1/groups/{name}:pause\x12v\n" +
+	"\vResumeGroup\x12!.hookstream.v1.ResumeGroupRequest\x1a\".hookstream.v1.ResumeGroupResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x18/v1/groups/{name}:resumeBAZ?github.com/hookstream/hookstream/gen/hookstream/v1;hookstreamv1b\x06proto3"
 
 var (
 	file_hookstream_v1_event_service_proto_rawDescOnce sync.Once

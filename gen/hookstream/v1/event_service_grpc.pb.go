@@ -77,13 +77,14 @@ type EventServiceClient interface {
 	// group's open Subscribe streams on this hookstream instance end with ABORTED before the reset;
 	// streams on other instances sharing the event log end with UNAVAILABLE at their next pull (or
 	// carry on from the new position): a client that subscribes again reads from the new position.
-	// NOT_FOUND when there is no such group. For admins. HTTP: POST /v1/groups/{name}:reset.
+	// NOT_FOUND when there is no such group. For admins. HTTP: POST /v1/groups/{name}:reset
+	// with the position in the query (`?position.policy=POLICY_SEQUENCE&position.sequence=42`).
 	ResetGroup(ctx context.Context, in *ResetGroupRequest, opts ...grpc.CallOption) (*ResetGroupResponse, error)
 	// PauseGroup stops deliveries to a group, until `until` or until ResumeGroup. Its streams stay
 	// open (with heartbeats) and may still settle the events they hold; events stored meanwhile
 	// wait in the group (pending) and are delivered after the pause. Pausing a paused group moves
 	// the end of its pause. NOT_FOUND when there is no such group. For admins. HTTP: POST
-	// /v1/groups/{name}:pause.
+	// /v1/groups/{name}:pause, with `?until=2026-01-02T15:04:05Z` for a pause that ends by itself.
 	PauseGroup(ctx context.Context, in *PauseGroupRequest, opts ...grpc.CallOption) (*PauseGroupResponse, error)
 	// ResumeGroup ends a group's pause at once: deliveries start again. Resuming a group that is
 	// not paused changes nothing. NOT_FOUND when there is no such group. For admins. HTTP: POST
@@ -257,13 +258,14 @@ type EventServiceServer interface {
 	// group's open Subscribe streams on this hookstream instance end with ABORTED before the reset;
 	// streams on other instances sharing the event log end with UNAVAILABLE at their next pull (or
 	// carry on from the new position): a client that subscribes again reads from the new position.
-	// NOT_FOUND when there is no such group. For admins. HTTP: POST /v1/groups/{name}:reset.
+	// NOT_FOUND when there is no such group. For admins. HTTP: POST /v1/groups/{name}:reset
+	// with the position in the query (`?position.policy=POLICY_SEQUENCE&position.sequence=42`).
 	ResetGroup(context.Context, *ResetGroupRequest) (*ResetGroupResponse, error)
 	// PauseGroup stops deliveries to a group, until `until` or until ResumeGroup. Its streams stay
 	// open (with heartbeats) and may still settle the events they hold; events stored meanwhile
 	// wait in the group (pending) and are delivered after the pause. Pausing a paused group moves
 	// the end of its pause. NOT_FOUND when there is no such group. For admins. HTTP: POST
-	// /v1/groups/{name}:pause.
+	// /v1/groups/{name}:pause, with `?until=2026-01-02T15:04:05Z` for a pause that ends by itself.
 	PauseGroup(context.Context, *PauseGroupRequest) (*PauseGroupResponse, error)
 	// ResumeGroup ends a group's pause at once: deliveries start again. Resuming a group that is
 	// not paused changes nothing. NOT_FOUND when there is no such group. For admins. HTTP: POST
