@@ -96,7 +96,7 @@ func command(stdout, stderr io.Writer, environ []string) *cobra.Command {
 	root.AddCommand(serve)
 
 	root.AddCommand(configCommand(stdout, environ), benchCommand(stdout, stderr), bareCommand(stderr), signCommand(stdout, getenv), eventsCommand(stdout, getenv), tailCommand(stdout, stderr, getenv), versionCommand(stdout))
-	root.AddCommand(quarantineCommand(stdout, stderr, getenv), sendCommand(stdout, getenv))
+	root.AddCommand(quarantineCommand(stdout, stderr, getenv), sendCommand(stdout, getenv), groupsCommand(stdout, getenv))
 
 	// Without a subcommand, hookstream serves: the flags of serve are accepted on the root too.
 	config.RegisterFlags(root.Flags())
