@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/hookstream/hookstream/server/eventlog"
 )
 
 // counts are the counts of a group that GetGroup reports.
@@ -291,5 +292,41 @@ func TestGroupAdminErrors(t *testing.T) {
 	}
 	if g := e.waitCounts(t, "kept", counts{}); g.GetName() != "kept" {
 		t.Errorf("the valid group after the refused calls: %v", g)
+	}
+}
+
+// TestResetKeepsSettings resets a paused group created with its own ack deadline, maximum
+// deliveries and filter, on a log whose groups expire: every setting is the same after the reset,
+// the group is still paused, and opening it with another filter is still refused.
+func TestResetKeepsSettings(t *testing.T) {
+	t.Parallel()
+	e := startWith(t, func(o *eventlog.Options) { o.GroupIdleExpiry = time.Hour })
+	filter := &hookstreamv1.EventFilter{Providers: []hookstreamv1.Provider{hookstreamv1.Provider_PROVIDER_MOVEAPI}, Types: []string{"job.>"}}
+	open := &hookstreamv1.SubscribeRequest_Open{Group: "kept", Filter: filter, AckDeadline: durationpb.New(7 * time.Second), MaxDeliveries: 3}
+	e.subscribe(t, open).cancel()
+	e.pause(t, "kept", time.Time{})
+	before := e.waitCounts(t, "kept", counts{Paused: true})
+	resp, err := e.client.ResetGroup(context.Background(), &hookstreamv1.ResetGroupRequest{Name: "kept", Position: all()})
+	if err != nil {
+		t.Fatalf("ResetGroup: %v", err)
+	}
+	after := resp.GetGroup()
+	settings := func(g *hookstreamv1.Group) []any {
+		return []any{g.GetPaused(), g.GetPausedUntil() == nil, g.GetAckDeadline().AsDuration(), g.GetMaxDeliveries(), g.GetIdleExpiry().AsDuration()}
+	}
+	if diff := cmp.Diff([]any{true, true, 7 * time.Second, uint32(3), time.Hour}, settings(after)); diff != "" {
+		t.Errorf("settings after the reset (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(settings(before), settings(after)); diff != "" {
+		t.Errorf("settings changed by the reset (-before +after):\n%s", diff)
+	}
+	e.subscribe(t, open).cancel() // the same filter joins
+	st, err := e.client.Subscribe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Send(&hookstreamv1.SubscribeRequest{Kind: &hookstreamv1.SubscribeRequest_Open_{Open: &hookstreamv1.SubscribeRequest_Open{Group: "kept"}}})
+	if _, err := st.Recv(); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("open with another filter after the reset: got %v, want FailedPrecondition", err)
 	}
 }
