@@ -142,11 +142,12 @@ func TestResetGroup(t *testing.T) {
 		name     string
 		position *hookstreamv1.StartPosition
 		want     []string
+		before   uint64 // the delivered and ack floor sequences after the reset
 	}{
-		{"sequence", &hookstreamv1.StartPosition{Policy: hookstreamv1.StartPosition_POLICY_SEQUENCE, Sequence: 3}, ids[2:]},
-		{"time", &hookstreamv1.StartPosition{Policy: hookstreamv1.StartPosition_POLICY_TIME, Time: timestamppb.New(between)}, ids[2:]},
-		{"all", all(), ids},
-		{"new", &hookstreamv1.StartPosition{Policy: hookstreamv1.StartPosition_POLICY_NEW}, nil},
+		{"sequence", &hookstreamv1.StartPosition{Policy: hookstreamv1.StartPosition_POLICY_SEQUENCE, Sequence: 3}, ids[2:], 2},
+		{"time", &hookstreamv1.StartPosition{Policy: hookstreamv1.StartPosition_POLICY_TIME, Time: timestamppb.New(between)}, ids[2:], 2},
+		{"all", all(), ids, 0},
+		{"new", &hookstreamv1.StartPosition{Policy: hookstreamv1.StartPosition_POLICY_NEW}, nil, 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,6 +164,9 @@ func TestResetGroup(t *testing.T) {
 			}
 			if got := resp.GetGroup().GetPendingEvents(); got != uint64(len(tt.want)) {
 				t.Errorf("pending after the reset: got %d, want %d", got, len(tt.want))
+			}
+			if g := resp.GetGroup(); g.GetDeliveredSequence() != tt.before || g.GetAckFloorSequence() != tt.before {
+				t.Errorf("sequences after the reset: delivered %d, ack floor %d; want both %d", g.GetDeliveredSequence(), g.GetAckFloorSequence(), tt.before)
 			}
 			for range s.got { // the stream ends
 			}

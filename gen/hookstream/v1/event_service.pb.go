@@ -957,11 +957,12 @@ type Group struct {
 	// How many deliveries of an event the group allows before it is dead-lettered, as set when the
 	// group was created.
 	MaxDeliveries uint32 `protobuf:"varint,12,opt,name=max_deliveries,json=maxDeliveries,proto3" json:"max_deliveries,omitempty"`
-	// The stream sequence of the last event delivered to the group; 0 when none was since it was
-	// created or reset.
+	// The stream sequence of the last event delivered to the group. A group created or reset
+	// starts at the sequence before its start position: 0 from the first retained event, the last
+	// stored one for new events only.
 	DeliveredSequence uint64 `protobuf:"varint,13,opt,name=delivered_sequence,json=deliveredSequence,proto3" json:"delivered_sequence,omitempty"`
-	// Every event of the group's filter up to this stream sequence is acknowledged (or was skipped
-	// by the group's start position).
+	// Every event of the group's filter up to this stream sequence is acknowledged, or was before
+	// the group's start position (the same start as delivered_sequence).
 	AckFloorSequence uint64 `protobuf:"varint,14,opt,name=ack_floor_sequence,json=ackFloorSequence,proto3" json:"ack_floor_sequence,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
