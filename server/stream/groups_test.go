@@ -13,6 +13,7 @@ import (
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/eventlog"
+	"github.com/hookstream/hookstream/server/internal/natstest"
 )
 
 // counts are the counts of a group that GetGroup reports.
@@ -332,5 +333,58 @@ func TestResetKeepsSettings(t *testing.T) {
 	st.Send(&hookstreamv1.SubscribeRequest{Kind: &hookstreamv1.SubscribeRequest_Open_{Open: &hookstreamv1.SubscribeRequest_Open{Group: "kept"}}})
 	if _, err := st.Recv(); status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("open with another filter after the reset: got %v, want FailedPrecondition", err)
+	}
+}
+
+// TestResetFromAnotherInstance resets a group through one hookstream instance while a stream of
+// it is open on another sharing the event log: that stream ends with UNAVAILABLE at its next pull
+// (or, had the reset fallen between two of its pulls, carries on from the new position), and a
+// stream opened again reads from the new position.
+func TestResetFromAnotherInstance(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Server(t)
+	a := startWith(t, func(o *eventlog.Options) { o.URL = ns.ClientURL() })
+	b := startWith(t, func(o *eventlog.Options) { o.URL = ns.ClientURL() })
+	ids := a.send(t, "x", 3)
+	open := &hookstreamv1.SubscribeRequest_Open{Group: "shared", Start: all(), AckDeadline: durationpb.New(time.Minute)}
+	s := b.subscribe(t, open)
+	s.ack(s.next(3, 10*time.Second))
+	a.waitCounts(t, "shared", counts{})
+
+	if _, err := a.client.ResetGroup(context.Background(), &hookstreamv1.ResetGroupRequest{Name: "shared", Position: &hookstreamv1.StartPosition{Policy: hookstreamv1.StartPosition_POLICY_SEQUENCE, Sequence: 2}}); err != nil {
+		t.Fatalf("ResetGroup: %v", err)
+	}
+	var carried []*hookstreamv1.ReceivedEvent
+	timeout := time.After(10 * time.Second)
+	for ended := false; !ended; {
+		select {
+		case m, ok := <-s.got:
+			if !ok {
+				ended = true
+				break
+			}
+			carried = append(carried, m.GetEvents().GetEvents()...)
+			if len(carried) == 2 {
+				s.ack(carried)
+				ended = true
+			}
+		case <-timeout:
+			t.Fatalf("the other instance's stream neither ended nor carried on within 10 s (got %d events)", len(carried))
+		}
+	}
+	switch {
+	case len(carried) == 2:
+		t.Log("the other instance's stream carried on from the new position")
+		if diff := cmp.Diff(ids[1:], eventIDs(carried)); diff != "" {
+			t.Errorf("the stream carried on with (-want +got):\n%s", diff)
+		}
+	case status.Code(s.err) != codes.Unavailable || len(carried) != 0:
+		t.Fatalf("the other instance's stream ended with %v after %d events, want Unavailable and none", s.err, len(carried))
+	default:
+		t.Log("the other instance's stream ended with UNAVAILABLE")
+		again := b.subscribe(t, open)
+		if diff := cmp.Diff(ids[1:], eventIDs(again.next(2, 10*time.Second))); diff != "" {
+			t.Errorf("events after subscribing again (-want +got):\n%s", diff)
+		}
 	}
 }
