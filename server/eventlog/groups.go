@@ -198,6 +198,8 @@ func (l *Log) ResetGroup(ctx context.Context, name string, start Start) (Group, 
 	cfg := info.Config
 	cfg.Metadata = maps.Clone(cfg.Metadata)
 	cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = policy, seq, t
+	// A group made by an older hookstream gets its redrive subject here too.
+	cfg, _ = withRedrive(cfg)
 	if err := l.js.DeleteConsumer(ctx, EventsStream, cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return Group{}, fmt.Errorf("%w: reset group %s: %w", ErrUnavailable, name, err)
 	}
