@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
 )
@@ -64,9 +63,9 @@ var webhookErrors = map[int]struct {
 	http.StatusServiceUnavailable:    {desc: "The event log cannot take the event now: nothing was acknowledged, retry later.", retry: true},
 }
 
-// describeWebhook gives a webhook route its security, its real body (the provider's payload,
-// not the RPC's fields: raw and the ids come from the raw body and the verified headers) and its
-// answers.
+// describeWebhook gives a webhook route its security, its real body (the provider's payload as
+// it sends it, not the RPC's fields: raw and the ids come from the raw body and the verified
+// headers) and its answers.
 func describeWebhook(doc *openapi3.T, op *openapi3.Operation, r webhookRoute) error {
 	sec := r.security
 	op.Security = &sec
@@ -87,8 +86,10 @@ func describeWebhook(doc *openapi3.T, op *openapi3.Operation, r webhookRoute) er
 	if mt == nil || mt.Schema == nil {
 		return fmt.Errorf("%w %s: no JSON request body", errRoute, op.OperationID)
 	}
-	if r.camel {
-		mt.Schema = camelRef(doc, mt.Schema, map[string]string{})
+	w := &wire{doc: doc, camel: r.camel, memo: map[string]string{}}
+	mt.Schema = w.ref(mt.Schema)
+	if w.err != nil {
+		return fmt.Errorf("%w %s: %w", errRoute, op.OperationID, w.err)
 	}
 	return webhookResponses(op, r.listener)
 }
@@ -117,71 +118,4 @@ func webhookResponses(op *openapi3.Operation, listener bool) error {
 		op.Responses.Set("404", &openapi3.ResponseRef{Value: openapi3.NewResponse().WithDescription("No listener has this id (or it is not a UUID): an empty body.")})
 	}
 	return nil
-}
-
-// camelRef returns sr with the provider's lowerCamelCase field names: a reference to a copy
-// ("<name>.as_sent") of each hookstream schema it reaches whose properties it renames. memo maps
-// the schemas already copied (schemas nest, and recurse).
-func camelRef(doc *openapi3.T, sr *openapi3.SchemaRef, memo map[string]string) *openapi3.SchemaRef {
-	if sr == nil {
-		return nil
-	}
-	if sr.Ref != "" {
-		return &openapi3.SchemaRef{Ref: camelSchema(doc, sr.Ref, memo)}
-	}
-	if sr.Value == nil || sr.Value.Items == nil && len(sr.Value.AllOf) == 0 {
-		return sr
-	}
-	c := *sr.Value
-	c.Items = camelRef(doc, c.Items, memo)
-	c.AllOf = nil
-	for _, a := range sr.Value.AllOf {
-		c.AllOf = append(c.AllOf, camelRef(doc, a, memo))
-	}
-	return &openapi3.SchemaRef{Value: &c}
-}
-
-// camelSchema returns the reference to the lowerCamelCase copy of the schema at ref, making it.
-func camelSchema(doc *openapi3.T, ref string, memo map[string]string) string {
-	name := strings.TrimPrefix(ref, schemaRef(""))
-	orig := doc.Components.Schemas[name]
-	if !strings.HasPrefix(name, "hookstream.") || orig == nil || orig.Value == nil || len(orig.Value.Properties) == 0 {
-		return ref
-	}
-	if r, ok := memo[ref]; ok {
-		return r
-	}
-	copyName := name + ".as_sent"
-	memo[ref] = schemaRef(copyName)
-	c := *orig.Value
-	c.Properties = openapi3.Schemas{}
-	for k, p := range orig.Value.Properties {
-		c.Properties[lowerCamel(k)] = camelRef(doc, p, memo)
-	}
-	c.Required = nil
-	for _, k := range orig.Value.Required {
-		c.Required = append(c.Required, lowerCamel(k))
-	}
-	c.Title = strings.TrimSpace(c.Title + " (as the provider sends it: lowerCamelCase names)")
-	doc.Components.Schemas[copyName] = &openapi3.SchemaRef{Value: &c}
-	return schemaRef(copyName)
-}
-
-// lowerCamel is protojson's JSON name of a proto field name: "sent_at" → "sentAt".
-func lowerCamel(s string) string {
-	var b strings.Builder
-	upper := false
-	for _, r := range s {
-		switch {
-		case r == '_':
-			upper = true
-		case upper && 'a' <= r && r <= 'z':
-			b.WriteRune(r - 'a' + 'A')
-			upper = false
-		default:
-			b.WriteRune(r)
-			upper = false
-		}
-	}
-	return b.String()
 }
