@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -42,11 +43,21 @@ the same services, and WebhookService for internal producers.
 Generated from the protos by .ci/generate (server/internal/openapidoc); committed in
 gen/openapi/hookstream.openapi.json.`
 
-// The servers of the two doors, at their default addresses.
+// The servers of the two doors: their addresses are variables, defaulting to the configuration's
+// defaults (with http.tls or api.tls, the scheme is https).
 var (
-	publicServer   = &openapi3.Server{URL: "http://localhost:8080", Description: "The public door (http.addr): the webhook routes."}
-	internalServer = &openapi3.Server{URL: "http://127.0.0.1:9091", Description: "The internal API (api.addr): EventService and QuarantineService."}
+	publicServer = &openapi3.Server{URL: "{scheme}://{addr}", Description: "The public door (http.addr): the webhook routes.",
+		Variables: serverVariables("localhost:8080", "http.addr, default :8080")}
+	internalServer = &openapi3.Server{URL: "{scheme}://{addr}", Description: "The internal API (api.addr): EventService and QuarantineService.",
+		Variables: serverVariables("127.0.0.1:9091", "api.addr, default 127.0.0.1:9091")}
 )
+
+func serverVariables(addr, desc string) map[string]*openapi3.ServerVariable {
+	return map[string]*openapi3.ServerVariable{
+		"scheme": {Enum: []string{"http", "https"}, Default: "http", Description: "https when the listener has TLS."},
+		"addr":   {Default: addr, Description: "host:port of " + desc + "."},
+	}
+}
 
 // webhookTag is the tag protoc-gen-openapiv2 gives the webhook routes: their service's name.
 const webhookTag = "WebhookService"
@@ -82,6 +93,9 @@ func build(swagger []byte) (*openapi3.T, error) {
 		}
 	}
 	doc.Servers = openapi3.Servers{publicServer, internalServer}
+	if err := prune(doc); err != nil {
+		return nil, err
+	}
 	if err := setInfo(doc); err != nil {
 		return nil, err
 	}
@@ -188,4 +202,42 @@ func marshal(doc *openapi3.T) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// refPattern finds the schema references in a part of the document, as JSON.
+var refPattern = regexp.MustCompile(`"\$ref":"#/components/schemas/([^"]+)"`)
+
+// prune removes the schemas no route reaches: messages whose fields became query parameters
+// (EventFilter), the webhook bodies replaced by their as-sent copies, unused well-known types.
+func prune(doc *openapi3.T) error {
+	schemas := doc.Components.Schemas
+	doc.Components.Schemas = nil
+	roots, err := json.Marshal(doc)
+	doc.Components.Schemas = schemas
+	if err != nil {
+		return err
+	}
+	used := map[string]bool{}
+	queue := []string{string(roots)}
+	for len(queue) > 0 {
+		part := queue[0]
+		queue = queue[1:]
+		for _, m := range refPattern.FindAllStringSubmatch(part, -1) {
+			if used[m[1]] || schemas[m[1]] == nil {
+				continue
+			}
+			used[m[1]] = true
+			b, err := json.Marshal(schemas[m[1]])
+			if err != nil {
+				return err
+			}
+			queue = append(queue, string(b))
+		}
+	}
+	for name := range schemas {
+		if !used[name] {
+			delete(schemas, name)
+		}
+	}
+	return nil
 }
