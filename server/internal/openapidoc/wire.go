@@ -140,5 +140,12 @@ func nullable(sr *openapi3.SchemaRef) *openapi3.SchemaRef {
 		c.Type = &t
 		return &openapi3.SchemaRef{Value: &c}
 	}
-	return &openapi3.SchemaRef{Value: &openapi3.Schema{AnyOf: openapi3.SchemaRefs{sr, {Value: &openapi3.Schema{Type: &openapi3.Types{openapi3.TypeNull}}}}}}
+	null := &openapi3.SchemaRef{Value: &openapi3.Schema{Type: &openapi3.Types{openapi3.TypeNull}}}
+	if sr.Ref == "" && sr.Value != nil && len(sr.Value.AllOf) == 1 && len(sr.Value.AnyOf) == 0 {
+		// A message field: {"allOf": [reference], "description": ...} keeps its description.
+		c := *sr.Value
+		c.AnyOf, c.AllOf = openapi3.SchemaRefs{c.AllOf[0], null}, nil
+		return &openapi3.SchemaRef{Value: &c}
+	}
+	return &openapi3.SchemaRef{Value: &openapi3.Schema{AnyOf: openapi3.SchemaRefs{sr, null}}}
 }
