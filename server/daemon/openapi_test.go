@@ -172,6 +172,8 @@ func (d *contractDaemon) cases(t *testing.T) []contractCase {
 		{name: "api_get_unknown_event", api: true, method: http.MethodGet, route: "/v1/events/{id}", params: map[string]string{"id": "0190a2f0-0000-7000-8000-000000000001"}, wantStatus: 404},
 		{name: "api_list_quarantine", api: true, method: http.MethodGet, route: "/v1/quarantine", wantStatus: 200},
 		{name: "api_list_groups", api: true, method: http.MethodGet, route: "/v1/groups", wantStatus: 200},
+		{name: "api_tail_invalid_filter", api: true, method: http.MethodGet, route: "/v1/events:tail", query: "filter.types=SHIP*MENT", wantStatus: 400},
+		{name: "api_tail_malformed_parameter", api: true, method: http.MethodGet, route: "/v1/events:tail", query: "start.sequence=abc", wantStatus: 400, invalidRequest: true},
 	}
 }
 

@@ -28,7 +28,8 @@ const (
 const (
 	responseAPIUnauthenticated = "api.unauthenticated"
 	responseAPIForbidden       = "api.forbidden"
-	schemaListenerError        = "hookstream.listener.Error"
+	schemaListenerError        = "hookstream.http.ListenerError"
+	schemaStreamError          = "hookstream.http.StreamError"
 	schemaStatus               = "google.rpc.Status"
 	headerRetryAfter           = "Retry-After"
 )
@@ -65,6 +66,10 @@ func addComponents(doc *openapi3.T) {
 		Description: "A client certificate of the configured client CA (auth.client_ca_file) on a TLS listener; the principal is the certificate's common name or a subject alternative name."}}
 
 	c.Schemas[schemaListenerError] = &openapi3.SchemaRef{Value: listenerErrorSchema()}
+	streamErr := openapi3.NewObjectSchema().WithPropertyRef("error", &openapi3.SchemaRef{Ref: schemaRef(schemaStatus)})
+	streamErr.Required = []string{"error"}
+	streamErr.Description = `How a server stream (Tail) answers an error of the service: {"error": <google.rpc.Status>}, as its last line, or as its whole body when the stream failed before its first message.`
+	c.Schemas[schemaStreamError] = &openapi3.SchemaRef{Value: streamErr}
 	c.Headers = openapi3.Headers{headerRetryAfter: &openapi3.HeaderRef{Value: &openapi3.Header{Parameter: openapi3.Parameter{
 		Description: "Seconds to wait before retrying.",
 		Schema:      &openapi3.SchemaRef{Value: openapi3.NewStringSchema()},

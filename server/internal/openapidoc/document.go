@@ -121,6 +121,7 @@ func check(ctx context.Context, doc *openapi3.T) error {
 // describe completes one operation: a webhook route's from webhookRoutes, an internal route's
 // with the internal API's security; a server-streaming one as newline-delimited JSON.
 func describe(doc *openapi3.T, path string, item *openapi3.PathItem, method string, op *openapi3.Operation) error {
+	integerParameters(op)
 	if !slices.Contains(op.Tags, webhookTag) {
 		item.Servers = openapi3.Servers{internalServer}
 		describeInternal(op)
@@ -135,6 +136,22 @@ func describe(doc *openapi3.T, path string, item *openapi3.PathItem, method stri
 		return fmt.Errorf("%w %s %s: webhook routes are POST", errRoute, method, path)
 	}
 	return describeWebhook(doc, op, r)
+}
+
+// integerPatterns are the patterns of the 64-bit integer parameters, which the gateway parses
+// with strconv (they are strings to JSON: protojson writes 64-bit integers as strings).
+var integerPatterns = map[string]string{"int64": `^-?[0-9]+$`, "uint64": `^[0-9]+$`}
+
+// integerParameters gives the 64-bit integer parameters of op their pattern.
+func integerParameters(op *openapi3.Operation) {
+	for _, p := range op.Parameters {
+		if p.Value == nil || p.Value.Schema == nil || p.Value.Schema.Value == nil {
+			continue
+		}
+		if s := p.Value.Schema.Value; s.Type.Is(openapi3.TypeString) && integerPatterns[s.Format] != "" {
+			s.Pattern = integerPatterns[s.Format]
+		}
+	}
 }
 
 // describeInternal gives an internal API route its security and its authentication answers.
@@ -175,6 +192,14 @@ func describeStream(op *openapi3.Operation) error {
 		"An idle stream carries heartbeats ({\"result\": {\"heartbeat\": <time>}}); a stream that fails before its first message is answered with the error's HTTP status and one such error line."
 	ok.Value.Description = &desc
 	ok.Value.Content = openapi3.Content{ndjson: mt}
+	// Refusals of the service (the authorization interceptor's too) come through the stream:
+	// {"error": ...}. The gateway's own (a malformed parameter) are plain statuses.
+	either := &openapi3.SchemaRef{Value: &openapi3.Schema{AnyOf: openapi3.SchemaRefs{{Ref: schemaRef(schemaStreamError)}, {Ref: schemaRef(schemaStatus)}}}}
+	answer := func(desc string) *openapi3.ResponseRef {
+		return &openapi3.ResponseRef{Value: openapi3.NewResponse().WithDescription(desc).WithJSONSchemaRef(either)}
+	}
+	op.Responses.Set("403", answer(`The principal lacks the permission the call needs: {"error": <google.rpc.Status>}.`))
+	op.Responses.Set("default", answer(`An error before the stream began: {"error": <google.rpc.Status>} from the service (e.g. 400 for an invalid filter), or a google.rpc.Status from the gateway (e.g. 400 for a malformed query parameter).`))
 	return nil
 }
 
