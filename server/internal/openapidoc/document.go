@@ -122,6 +122,7 @@ func check(ctx context.Context, doc *openapi3.T) error {
 // with the internal API's security; a server-streaming one as newline-delimited JSON.
 func describe(doc *openapi3.T, path string, item *openapi3.PathItem, method string, op *openapi3.Operation) error {
 	integerParameters(op)
+	parameterRules(op)
 	if !slices.Contains(op.Tags, webhookTag) {
 		item.Servers = openapi3.Servers{internalServer}
 		describeInternal(op)

@@ -6,9 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"github.com/getkin/kin-openapi/openapi3"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
@@ -94,6 +92,9 @@ func (w *wire) schema(ref string) string {
 			out = fd.JSONName()
 		}
 		prop := w.ref(p)
+		if prop.Ref == "" && prop.Value != nil {
+			constrain(prop.Value, fd) // a copy
+		}
 		if required(fd) {
 			c.Required = append(c.Required, out)
 		} else {
@@ -118,13 +119,6 @@ func (w *wire) fail(err error) {
 	if w.err == nil {
 		w.err = err
 	}
-}
-
-// required reports whether protovalidate refuses a body without the field: the field is
-// required, or a string or list of it must not be empty.
-func required(fd protoreflect.FieldDescriptor) bool {
-	rules, _ := proto.GetExtension(fd.Options(), validate.E_Field).(*validate.FieldRules)
-	return rules.GetRequired() || rules.GetString().GetMinLen() > 0 || rules.GetRepeated().GetMinItems() > 0
 }
 
 // nullable returns sr, which may also be null: "null" among its types, or, for a reference or a
