@@ -323,3 +323,46 @@ func TestBuild(t *testing.T) {
 		})
 	}
 }
+
+// TestParameterRules checks parameters that carry rules of their request fields (protovalidate)
+// or of the gateway's parsing (64-bit integers).
+func TestParameterRules(t *testing.T) {
+	t.Parallel()
+	doc := committed(t)
+	type rules struct {
+		Format, Pattern string
+		Max             float64
+	}
+	tests := []struct {
+		name, method, path, param string
+		want                      rules
+	}{
+		{name: "event_id_uuid", method: http.MethodGet, path: "/v1/events/{id}", param: "id", want: rules{Format: "uuid"}},
+		{name: "entry_id_uuid", method: http.MethodPost, path: "/v1/quarantine/{id}:redrive", param: "id", want: rules{Format: "uuid"}},
+		{name: "listener_id_uuid", method: http.MethodPost, path: "/webhooks/v1/listeners/{listener_id}/notify", param: "listener_id", want: rules{Format: "uuid"}},
+		{name: "group_name_pattern", method: http.MethodDelete, path: "/v1/groups/{name}", param: "name", want: rules{Pattern: "^[A-Za-z0-9_-]{1,64}$"}},
+		{name: "page_size_maximum", method: http.MethodGet, path: "/v1/events", param: "page_size", want: rules{Format: "int32", Max: 1000}},
+		{name: "sequence_digits", method: http.MethodGet, path: "/v1/events:tail", param: "start.sequence", want: rules{Format: "uint64", Pattern: "^[0-9]+$"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			params := doc.Paths.Value(tt.path).GetOperation(tt.method).Parameters
+			p := params.GetByInAndName(openapi3.ParameterInPath, tt.param)
+			if p == nil {
+				p = params.GetByInAndName(openapi3.ParameterInQuery, tt.param)
+			}
+			if p == nil {
+				t.Fatalf("no parameter %s", tt.param)
+			}
+			s := p.Schema.Value
+			got := rules{Format: s.Format, Pattern: s.Pattern}
+			if s.Max != nil {
+				got.Max = *s.Max
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("%s %s %s (-want +got):\n%s", tt.method, tt.path, tt.param, diff)
+			}
+		})
+	}
+}
