@@ -209,7 +209,44 @@ func TestOpenAPIMatchesServer(t *testing.T) {
 			}
 		})
 	}
-	t.Run("tail", func(t *testing.T) { d.checkTail(t, doc) })
+	t.Run("tail", func(t *testing.T) { d.checkTail(t, doc, "", `{"result":{"event":`) })
+	t.Run("tail_cloudevents", func(t *testing.T) { d.checkTail(t, doc, "&format=EVENT_FORMAT_CLOUDEVENT", `{"specversion":"1.0"`) })
+	t.Run("get_event_formats", func(t *testing.T) {
+		id := d.firstEventID(t)
+		for _, query := range []string{"", "format=EVENT_FORMAT_CLOUDEVENT"} {
+			c := contractCase{api: true, method: http.MethodGet, route: "/v1/events/{id}", params: map[string]string{"id": id}, query: query}
+			item := doc.Paths.Value(c.route)
+			in := &openapi3filter.RequestValidationInput{Request: d.request(t, c), PathParams: c.params, Options: opts,
+				Route: &routers.Route{Spec: doc, Path: c.route, PathItem: item, Method: c.method, Operation: item.Get}}
+			resp, body := send(t, d.request(t, c))
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET %s?%s: got status %d (%s), want 200", c.route, query, resp.StatusCode, body)
+			}
+			out := (&openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header, Options: opts}).SetBodyBytes(body)
+			if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+				t.Errorf("GET %s?%s: answer %q %s against the document: %v", c.route, query, resp.Header.Get("Content-Type"), body, err)
+			}
+		}
+	})
+}
+
+// firstEventID returns the id of the first stored event, read through ListEvents.
+func (d *contractDaemon) firstEventID(t *testing.T) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, d.api+"/v1/events?page_size=1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body := send(t, req)
+	var page struct {
+		Events []struct {
+			ID string `json:"id"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil || len(page.Events) == 0 {
+		t.Fatalf("list events: %s %v", body, err)
+	}
+	return page.Events[0].ID
 }
 
 // request builds c's request.
@@ -240,12 +277,13 @@ func (d *contractDaemon) request(t *testing.T, c contractCase) *http.Request {
 	return req
 }
 
-// checkTail reads the first line of GET /v1/events:tail and checks it, and the answer's media
-// type, against the document's description of the stream.
-func (d *contractDaemon) checkTail(t *testing.T, doc *openapi3.T) {
+// checkTail reads the first line of GET /v1/events:tail (with the query parameters query adds)
+// and checks it, and the answer's media type, against the document's description of the
+// stream; the line must start with wantPrefix.
+func (d *contractDaemon) checkTail(t *testing.T, doc *openapi3.T, query, wantPrefix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.api+"/v1/events:tail?start.policy=POLICY_ALL", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.api+"/v1/events:tail?start.policy=POLICY_ALL"+query, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +311,7 @@ func (d *contractDaemon) checkTail(t *testing.T, doc *openapi3.T) {
 	if err := mt.Schema.Value.VisitJSON(v, openapi3.EnableJSONSchema2020()); err != nil {
 		t.Errorf("a line of the stream against the document: %v", err)
 	}
-	if !bytes.HasPrefix(line, []byte(`{"result":{"event":`)) {
-		t.Errorf("got line %s, want {\"result\":{\"event\":...}}", line)
+	if !bytes.HasPrefix(line, []byte(wantPrefix)) {
+		t.Errorf("got line %s, want %s...", line, wantPrefix)
 	}
 }

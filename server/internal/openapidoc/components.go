@@ -70,6 +70,7 @@ func addComponents(doc *openapi3.T) {
 	streamErr.Required = []string{"error"}
 	streamErr.Description = `How a server stream (Tail) answers an error of the service: {"error": <google.rpc.Status>}, as its last line, or as its whole body when the stream failed before its first message.`
 	c.Schemas[schemaStreamError] = &openapi3.SchemaRef{Value: streamErr}
+	c.Schemas[schemaCloudEvent] = &openapi3.SchemaRef{Value: cloudEventSchema()}
 	c.Headers = openapi3.Headers{headerRetryAfter: &openapi3.HeaderRef{Value: &openapi3.Header{Parameter: openapi3.Parameter{
 		Description: "Seconds to wait before retrying.",
 		Schema:      &openapi3.SchemaRef{Value: openapi3.NewStringSchema()},

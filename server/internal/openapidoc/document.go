@@ -126,7 +126,11 @@ func describe(doc *openapi3.T, path string, item *openapi3.PathItem, method stri
 	if !slices.Contains(op.Tags, webhookTag) {
 		item.Servers = openapi3.Servers{internalServer}
 		describeInternal(op)
-		return describeStream(op)
+		if err := describeStream(op); err != nil {
+			return err
+		}
+		describeCloudEvents(op)
+		return nil
 	}
 	item.Servers = openapi3.Servers{publicServer}
 	r, ok := webhookRoutes[op.OperationID]
@@ -187,6 +191,10 @@ func describeStream(op *openapi3.Operation) error {
 	line := mt.Schema.Value
 	name := strings.TrimPrefix(line.Title, streamTitle)
 	line.Title = "One line of the stream of " + name
+	// Exactly one of result and error, nothing else.
+	no := false
+	line.AdditionalProperties = openapi3.AdditionalProperties{Has: &no}
+	line.MinProps, line.MaxProps = 1, &[]uint64{1}[0]
 	line.Description = `One line of the answer: {"result": ...} for each message of the stream, or {"error": ...} as the last line when the stream fails after it began.`
 	desc := "A stream of newline-delimited JSON objects (" + ndjson + "), one line per message, written as each message is sent, for as long as the stream lasts: " +
 		`{"result": <` + name + `>}, and {"error": <google.rpc.Status>} as the last line if the stream fails after it began. ` +

@@ -256,14 +256,39 @@ func TestTailIsNDJSON(t *testing.T) {
 	if diff := cmp.Diff([]string{"application/x-ndjson"}, types); diff != "" {
 		t.Fatalf("content types (-want +got):\n%s", diff)
 	}
+	// A line is the envelope format's {"result"}/{"error"} or, with format=EVENT_FORMAT_CLOUDEVENT,
+	// a CloudEvent.
 	line := ok.Content.Get("application/x-ndjson").Schema.Value
+	if len(line.AnyOf) != 2 || line.AnyOf[1].Ref != schemaRef(schemaCloudEvent) {
+		t.Fatalf("a line: got %d kinds, want the envelope's and a CloudEvent", len(line.AnyOf))
+	}
 	got := map[string]string{}
-	for name, p := range line.Properties {
+	for name, p := range line.AnyOf[0].Value.Properties {
 		got[name] = p.Ref
 	}
 	want := map[string]string{"result": schemaRef("hookstream.v1.TailResponse"), "error": schemaRef(schemaStatus)}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("a line's properties (-want +got):\n%s", diff)
+		t.Errorf("an envelope line's properties (-want +got):\n%s", diff)
+	}
+}
+
+// TestGetEventCloudEvent checks GetEvent's two answers: the envelope as JSON, and the
+// CloudEvent (format=EVENT_FORMAT_CLOUDEVENT) as application/cloudevents+json.
+func TestGetEventCloudEvent(t *testing.T) {
+	t.Parallel()
+	doc := committed(t)
+	ok := doc.Paths.Value("/v1/events/{id}").GetOperation(http.MethodGet).Responses.Status(http.StatusOK).Value
+	got := map[string]string{}
+	for mt, c := range ok.Content {
+		got[mt] = c.Schema.Ref
+	}
+	want := map[string]string{"application/json": schemaRef("hookstream.v1.GetEventResponse"), "application/cloudevents+json": schemaRef(schemaCloudEvent)}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("answers (-want +got):\n%s", diff)
+	}
+	required := doc.Components.Schemas[schemaCloudEvent].Value.Required
+	if diff := cmp.Diff([]string{"id", "source", "specversion", "type"}, required); diff != "" {
+		t.Errorf("a CloudEvent's required attributes (-want +got):\n%s", diff)
 	}
 }
 
