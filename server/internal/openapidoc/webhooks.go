@@ -18,8 +18,8 @@ type webhookRoute struct {
 	camel bool
 	// listener: errors are in the listener contract's format, and an unknown listener id is 404.
 	listener bool
-	// body describes the request body.
-	body string
+	// body describes the request body, answer the 200 answer.
+	body, answer string
 }
 
 // webhookRoutes is webhookRoute of each WebhookService RPC, by operation id
@@ -31,21 +31,25 @@ var webhookRoutes = map[string]webhookRoute{
 			{schemeSvixID: {}, schemeSvixTimestamp: {}, schemeSvixSignature: {}},
 			{schemeWebhookID: {}, schemeWebhookTimestamp: {}, schemeWebhookSignature: {}},
 		},
-		body: "The Move API webhook as move.ai sends it through Svix: its JSON, unchanged.",
+		body:   "The Move API webhook as move.ai sends it through Svix: its JSON, unchanged.",
+		answer: "Durably stored, or a duplicate of a stored event (the same svix-id; the same answer): its receipt.",
 	},
 	"WebhookService_ReceiveMovementWebhook": {
 		security: openapi3.SecurityRequirements{{schemeMovementToken: {}}, {schemeMovementBearer: {}}, {schemeMovementBasic: {}}},
 		body:     "The Movement webhook as Movement sends it: one JSON object per event.",
+		answer:   "Durably stored, or a duplicate of a stored event (the same topic, event and object id): its receipt.",
 	},
 	"WebhookService_ReceiveMvmntDelivery": {
 		security: openapi3.SecurityRequirements{{schemeMVMNTAPIKey: {}}},
 		camel:    true,
 		body:     "The MVMNT delivery as MVMNT sends it: {\"sentAt\", \"events\": [...]}, each item of events becoming its own event.",
+		answer:   "Each item handled on its own: one receipt per item, in the delivery's order (stored, duplicate, or quarantined with its violations).",
 	},
 	"WebhookService_NotifyListener": {
 		security: openapi3.SecurityRequirements{{schemeListenerBearer: {}}, {schemeListenerBearer: {}, schemeListenerHMAC: {}}},
 		listener: true,
 		body:     "Any JSON object (may be empty). When the listener has a dedup_header, that header's value is the notification's dedup key; otherwise a hash of the body.",
+		answer:   `Durably stored (or a duplicate of a stored notification): the listener contract's {"message":"Event received successfully","status":"RECEIVED"}.`,
 	},
 }
 
@@ -91,21 +95,18 @@ func describeWebhook(doc *openapi3.T, op *openapi3.Operation, r webhookRoute) er
 	if w.err != nil {
 		return fmt.Errorf("%w %s: %w", errRoute, op.OperationID, w.err)
 	}
-	return webhookResponses(op, r.listener)
+	return webhookResponses(op, r)
 }
 
 // webhookResponses sets the answers of a webhook route: the receipt (or the listener's
 // acknowledgement) on 200, and each error the front door answers.
-func webhookResponses(op *openapi3.Operation, listener bool) error {
+func webhookResponses(op *openapi3.Operation, r webhookRoute) error {
 	ok := op.Responses.Status(http.StatusOK)
 	if ok == nil || ok.Value == nil {
 		return fmt.Errorf("%w %s: no 200 answer", errRoute, op.OperationID)
 	}
-	desc := "Durably stored, or recognised as a duplicate of a stored event (the same answer): the receipt."
-	if listener {
-		desc = `Durably stored (or a duplicate of a stored notification): the listener contract's {"message":"Event received successfully","status":"RECEIVED"}.`
-	}
-	ok.Value.Description = &desc
+	ok.Value.Description = &r.answer
+	listener := r.listener
 	errSchema := schemaStatus
 	if listener {
 		errSchema = schemaListenerError
