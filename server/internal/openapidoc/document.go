@@ -126,9 +126,7 @@ func describe(doc *openapi3.T, path string, item *openapi3.PathItem, method stri
 	if !slices.Contains(op.Tags, webhookTag) {
 		item.Servers = openapi3.Servers{internalServer}
 		describeInternal(op)
-		if err := describeStream(op); err != nil {
-			return err
-		}
+		describeStream(op)
 		describeCloudEvents(op)
 		return nil
 	}
@@ -179,14 +177,14 @@ const ndjson = "application/x-ndjson"
 // describeStream describes a server-streaming route's answer as what grpc-gateway writes: one
 // JSON object per line, {"result": <message>} for each message of the stream, and
 // {"error": <google.rpc.Status>} as the last line when the stream fails after it began.
-func describeStream(op *openapi3.Operation) error {
+func describeStream(op *openapi3.Operation) {
 	ok := op.Responses.Status(http.StatusOK)
 	if ok == nil || ok.Value == nil {
-		return nil
+		return
 	}
 	mt := ok.Value.Content.Get("application/json")
 	if mt == nil || mt.Schema == nil || mt.Schema.Value == nil || !strings.HasPrefix(mt.Schema.Value.Title, streamTitle) {
-		return nil
+		return
 	}
 	line := mt.Schema.Value
 	name := strings.TrimPrefix(line.Title, streamTitle)
@@ -209,7 +207,6 @@ func describeStream(op *openapi3.Operation) error {
 	}
 	op.Responses.Set("403", answer(`The principal lacks the permission the call needs: {"error": <google.rpc.Status>}.`))
 	op.Responses.Set("default", answer(`An error before the stream began: {"error": <google.rpc.Status>} from the service (e.g. 400 for an invalid filter), or a google.rpc.Status from the gateway (e.g. 400 for a malformed query parameter).`))
-	return nil
 }
 
 // setInfo sets the title, the description and the version: apiVersion and a digest of the
