@@ -44,12 +44,21 @@ var MarshalOptions = protojson.MarshalOptions{UseProtoNames: true}
 // MarshalOptions. The gateway decodes request bodies with it, so tests decode through it too.
 // Its output is compact JSON: protojson varies its whitespace on purpose, and a provider's
 // contract may fix the exact answer (the listener's
-// {"message":"Event received successfully","status":"RECEIVED"}).
+// {"message":"Event received successfully","status":"RECEIVED"}). A server stream (Tail) is sent
+// as StreamContentType: one such JSON object per line.
 func Marshaler() runtime.Marshaler {
 	return compactJSONPb{&runtime.JSONPb{MarshalOptions: MarshalOptions, UnmarshalOptions: UnmarshalOptions}}
 }
 
 type compactJSONPb struct{ *runtime.JSONPb }
+
+// StreamContentType is the media type of the gateway's server streams: newline-delimited JSON,
+// one {"result": <message>} (or a last {"error": <status>}) per line, as the OpenAPI document
+// says.
+const StreamContentType = "application/x-ndjson"
+
+// StreamContentType implements runtime.StreamContentType.
+func (compactJSONPb) StreamContentType(any) string { return StreamContentType }
 
 func (m compactJSONPb) Marshal(v any) ([]byte, error) {
 	b, err := m.JSONPb.Marshal(v)

@@ -406,6 +406,14 @@ func TestInternalAPIAuth(t *testing.T) {
 			}
 		})
 	}
+	// The OpenAPI document is open (gateway.APIOptions.OpenAPI): it holds no data and no secret.
+	t.Run("openapi_document_open", func(t *testing.T) {
+		for _, as := range []string{"", "wrong", "reader"} {
+			if got := e.get(t, httpc, http.MethodGet, "/openapi.json", as); got != http.StatusOK {
+				t.Errorf("GET /openapi.json as %q: got status %d, want 200", as, got)
+			}
+		}
+	})
 }
 
 // TestInternalAPIClientCertificates authenticates by client certificate, over gRPC and HTTP:

@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
+	"github.com/hookstream/hookstream/gen/openapi"
 	"github.com/hookstream/hookstream/server/auth"
 	"github.com/hookstream/hookstream/server/config"
 	"github.com/hookstream/hookstream/server/eventlog"
@@ -63,8 +64,9 @@ const (
 // It has two doors. The public listener (http.addr) serves the webhook routes, /healthz and
 // /readyz, nothing else: providers reach it. The internal API listens on grpc.addr (gRPC: the
 // services, health, reflection) and api.addr (the HTTP mapping of EventService and
-// QuarantineService), on loopback unless principals are configured; every internal call is
-// authenticated and authorized by one authorizer (package auth).
+// QuarantineService, /metrics, and the OpenAPI document at /openapi.json), on loopback unless
+// principals are configured; every internal call is authenticated and authorized by one
+// authorizer (package auth), except GET /openapi.json, which holds no data and is open.
 type Server struct {
 	cfg    config.Config
 	log    *slog.Logger
@@ -267,7 +269,7 @@ func (s *Server) buildAPI(ctx context.Context) error {
 		return fmt.Errorf("grpc client: %w", err)
 	}
 	api, err := gateway.NewAPI(ctx, gateway.APIOptions{Conn: s.conn, Authenticate: s.authz.HTTP, Forward: s.authz.Forward, Logger: s.log,
-		StreamWriteTimeout: writeTimeout, Metrics: metricsHandler(s.reg, s.log)})
+		StreamWriteTimeout: writeTimeout, Metrics: metricsHandler(s.reg, s.log), OpenAPI: openapi.JSON})
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 	moveapiv1 "github.com/hookstream/hookstream/gen/hookstream/moveapi/v1"
 	hookstreamv1 "github.com/hookstream/hookstream/gen/hookstream/v1"
 	"github.com/hookstream/hookstream/server/config"
+	"github.com/hookstream/hookstream/server/convert"
 	"github.com/hookstream/hookstream/server/daemon"
 )
 
@@ -166,6 +167,9 @@ func TestServe(t *testing.T) {
 		line, err := bufio.NewReader(resp.Body).ReadBytes('\n')
 		if err != nil || !bytes.Contains(line, []byte(`"type":"job.state.started"`)) {
 			t.Errorf("tail over HTTP: %s %v", line, err)
+		}
+		if got := resp.Header.Get("Content-Type"); got != convert.StreamContentType {
+			t.Errorf("tail over HTTP: got Content-Type %q, want %q (the OpenAPI document's)", got, convert.StreamContentType)
 		}
 		list, err := http.Get("http://" + s.APIAddr().String() + "/v1/events?page_size=10")
 		if err != nil {

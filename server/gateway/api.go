@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,17 +42,23 @@ type APIOptions struct {
 	// route: any authenticated principal may read it, and anyone on an open (loopback-only)
 	// internal API. Nil: no /metrics.
 	Metrics http.Handler
+	// OpenAPI is the OpenAPI document served at GET /openapi.json (package gen/openapi). It is
+	// served without authentication, to anyone who reaches the internal API: it holds no data and
+	// no secret (it is committed in the repository), and tools that read it (API explorers, client
+	// generators) rarely send credentials. Nil: no /openapi.json.
+	OpenAPI []byte
 }
 
 // API is the internal API's HTTP mapping: EventService (GET /v1/events, /v1/events/{id},
 // /v1/events:tail, GET /v1/groups, DELETE /v1/groups/{name}), QuarantineService (GET /v1/quarantine, /v1/quarantine/{id}, POST
-// /v1/quarantine/{id}:redrive) and GET /metrics, behind authentication. It is an http.Handler, safe for concurrent
-// use.
+// /v1/quarantine/{id}:redrive) and GET /metrics, behind authentication, and GET /openapi.json,
+// open. It is an http.Handler, safe for concurrent use.
 type API struct {
 	mux                *runtime.ServeMux
 	next               http.Handler
 	streamWriteTimeout time.Duration
 	metrics            http.Handler
+	openAPI            []byte
 	logger             *slog.Logger
 }
 
@@ -66,7 +73,7 @@ func NewAPI(ctx context.Context, o APIOptions) (*API, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &API{logger: o.Logger, streamWriteTimeout: o.StreamWriteTimeout, metrics: o.Metrics}
+	a := &API{logger: o.Logger, streamWriteTimeout: o.StreamWriteTimeout, metrics: o.Metrics, openAPI: o.OpenAPI}
 	a.mux = runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, convert.Marshaler()),
 		// Requests for CloudEvents (askCloudEvents gives them this Accept header) are answered in
@@ -91,7 +98,17 @@ func NewAPI(ctx context.Context, o APIOptions) (*API, error) {
 }
 
 // ServeHTTP implements http.Handler.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.next.ServeHTTP(w, r) }
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/openapi.json" && a.openAPI != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(a.openAPI)))
+		if r.Method == http.MethodGet {
+			w.Write(a.openAPI)
+		}
+		return
+	}
+	a.next.ServeHTTP(w, r)
+}
 
 func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/metrics" && a.metrics != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {

@@ -20,10 +20,6 @@ import (
 // an empty line for each heartbeat, so that every line that is not empty is a CloudEvent.
 // Errors stay google.rpc.Status JSON.
 
-// streamContentType is the Content-Type of a Tail of CloudEvents: newline-delimited JSON, each
-// line one CloudEvent (application/cloudevents+json would promise a single event).
-const streamContentType = "application/x-ndjson"
-
 // askCloudEvents makes a request for CloudEvents, by query or Accept header, carry both: the
 // query parameter, which the gateway maps to the request's format field, and the Accept header
 // by which the gateway picks cloudEventMarshaler. A format in the query wins over the header;
@@ -96,8 +92,10 @@ func (m cloudEventMarshaler) ContentType(v any) string {
 	return m.Marshaler.ContentType(v)
 }
 
-// StreamContentType implements runtime.StreamContentType.
-func (cloudEventMarshaler) StreamContentType(any) string { return streamContentType }
+// StreamContentType implements runtime.StreamContentType: a Tail of CloudEvents is
+// newline-delimited JSON, one CloudEvent a line, like a Tail of envelopes
+// (application/cloudevents+json would promise a single event).
+func (cloudEventMarshaler) StreamContentType(any) string { return convert.StreamContentType }
 
 // Delimiter implements runtime.Delimited: one message a line.
 func (cloudEventMarshaler) Delimiter() []byte { return []byte("\n") }
