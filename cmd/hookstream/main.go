@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/hookstream/hookstream/server/cli"
@@ -28,8 +27,7 @@ func main() {
 	err := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Environ())
 	stop()
 	if err != nil {
-		// One line, whatever the error joined: scripts and people read the first line.
-		fmt.Fprintln(os.Stderr, "hookstream:", strings.ReplaceAll(err.Error(), "\n", "; "))
+		fmt.Fprintln(os.Stderr, "hookstream:", cli.Message(err))
 		os.Exit(cli.ExitCode(err))
 	}
 }
