@@ -193,6 +193,17 @@ func (b bearer) GetRequestMetadata(_ context.Context, _ ...string) (map[string]s
 // plaintext elsewhere).
 func (bearer) RequireTransportSecurity() bool { return false }
 
+// serviceClient dials the internal API (dialClient) and returns newClient's client of it, with
+// the function that closes the connection.
+func serviceClient[C any](cmd *cobra.Command, getenv func(string) string, newClient func(grpc.ClientConnInterface) C) (C, func(), error) {
+	conn, err := dialClient(cmd, getenv)
+	if err != nil {
+		var none C
+		return none, nil, err
+	}
+	return newClient(conn), func() { conn.Close() }, nil
+}
+
 // dialClient connects a client command to the internal gRPC API.
 func dialClient(cmd *cobra.Command, getenv func(string) string) (*grpc.ClientConn, error) {
 	s, err := loadClientSettings(cmd.Flags(), getenv)

@@ -48,15 +48,6 @@ func noArgs(_ *cobra.Command, args []string) error {
 	return nil
 }
 
-// eventsClient dials the internal API for cmd.
-func eventsClient(cmd *cobra.Command, getenv func(string) string) (hookstreamv1.EventServiceClient, func(), error) {
-	conn, err := dialClient(cmd, getenv)
-	if err != nil {
-		return nil, nil, err
-	}
-	return hookstreamv1.NewEventServiceClient(conn), func() { conn.Close() }, nil
-}
-
 // nameCommand is a subcommand of groups taking one group name: it dials the internal API and
 // calls call.
 func nameCommand(use, example, short string, getenv func(string) string, call func(cmd *cobra.Command, client hookstreamv1.EventServiceClient, name string) error) *cobra.Command {
@@ -66,7 +57,7 @@ func nameCommand(use, example, short string, getenv func(string) string, call fu
 		Short:   short,
 		Args:    exactName,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			client, done, err := eventsClient(cmd, getenv)
+			client, done, err := serviceClient(cmd, getenv, hookstreamv1.NewEventServiceClient)
 			if err != nil {
 				return err
 			}
@@ -84,7 +75,7 @@ func groupsList(stdout io.Writer, getenv func(string) string) *cobra.Command {
 		Short:   "Print the consumer groups by name, one a line: pending (lag), in flight, redelivered, dead letters, paused",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			client, done, err := eventsClient(cmd, getenv)
+			client, done, err := serviceClient(cmd, getenv, hookstreamv1.NewEventServiceClient)
 			if err != nil {
 				return err
 			}

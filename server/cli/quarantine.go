@@ -64,15 +64,6 @@ func quarantineCommand(stdout, stderr io.Writer, getenv func(string) string) *co
 	return cmd
 }
 
-// quarantineClient dials the internal API for cmd.
-func quarantineClient(cmd *cobra.Command, getenv func(string) string) (hookstreamv1.QuarantineServiceClient, func(), error) {
-	conn, err := dialClient(cmd, getenv)
-	if err != nil {
-		return nil, nil, err
-	}
-	return hookstreamv1.NewQuarantineServiceClient(conn), func() { conn.Close() }, nil
-}
-
 // exactID is cobra.ExactArgs(1) as a usage error (exit 2).
 func exactID(_ *cobra.Command, args []string) error {
 	if len(args) != 1 {
@@ -94,7 +85,7 @@ func quarantineList(stdout io.Writer, getenv func(string) string) *cobra.Command
 			if err != nil {
 				return err
 			}
-			client, done, err := quarantineClient(cmd, getenv)
+			client, done, err := serviceClient(cmd, getenv, hookstreamv1.NewQuarantineServiceClient)
 			if err != nil {
 				return err
 			}
@@ -155,7 +146,7 @@ func idCommand(use, example, short string, getenv func(string) string, call func
 		Short:   short,
 		Args:    exactID,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			client, done, err := quarantineClient(cmd, getenv)
+			client, done, err := serviceClient(cmd, getenv, hookstreamv1.NewQuarantineServiceClient)
 			if err != nil {
 				return err
 			}
@@ -256,7 +247,7 @@ func quarantinePurge(stdout io.Writer, getenv func(string) string) *cobra.Comman
 			if err != nil {
 				return err
 			}
-			client, done, err := quarantineClient(cmd, getenv)
+			client, done, err := serviceClient(cmd, getenv, hookstreamv1.NewQuarantineServiceClient)
 			if err != nil {
 				return err
 			}
