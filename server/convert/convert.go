@@ -158,19 +158,7 @@ func MvmntEvents(d *mvmntv1.Delivery) ([]*mvmntv1.Event, error) {
 // mvmnt.v1.Event.data). Errors wrap ErrMalformed when the item's data does not have the
 // published shape of its entity.
 func MvmntEvent(item *mvmntv1.DeliveryEvent, sentAt *timestamppb.Timestamp, index, count int) (*mvmntv1.Event, error) {
-	e := &mvmntv1.Event{
-		Event:     item.GetEvent(),
-		EventType: MvmntEventType(item.GetEvent()),
-		Timestamp: item.GetTimestamp(),
-		SentAt:    sentAt,
-		Index:     uint32(index),
-		Count:     uint32(count),
-		Diff:      item.GetDiff(),
-	}
-	if err := typeMvmntData(e, item.GetData(), nil); err != nil {
-		return nil, fmt.Errorf("%w: data: %w", ErrMalformed, err)
-	}
-	return e, nil
+	return mvmntEvent(item, sentAt, index, count, nil)
 }
 
 // MvmntItemEvent is MvmntEvent for an item decoded from raw, its exact bytes (the element of a
@@ -181,6 +169,12 @@ func MvmntEvent(item *mvmntv1.DeliveryEvent, sentAt *timestamppb.Timestamp, inde
 // (a key written with escapes, data null), it is built from item's Struct, as MvmntEvent does.
 // raw must be what item was decoded from, with UnmarshalOptions. Errors wrap ErrMalformed.
 func MvmntItemEvent(raw []byte, item *mvmntv1.DeliveryEvent, sentAt *timestamppb.Timestamp, index, count int) (*mvmntv1.Event, error) {
+	return mvmntEvent(item, sentAt, index, count, itemData(raw))
+}
+
+// mvmntEvent builds item's event, its data typed from data (the exact bytes of its data object)
+// when not nil, else from its Struct.
+func mvmntEvent(item *mvmntv1.DeliveryEvent, sentAt *timestamppb.Timestamp, index, count int, data []byte) (*mvmntv1.Event, error) {
 	e := &mvmntv1.Event{
 		Event:     item.GetEvent(),
 		EventType: MvmntEventType(item.GetEvent()),
@@ -190,7 +184,7 @@ func MvmntItemEvent(raw []byte, item *mvmntv1.DeliveryEvent, sentAt *timestamppb
 		Count:     uint32(count),
 		Diff:      item.GetDiff(),
 	}
-	if err := typeMvmntData(e, item.GetData(), itemData(raw)); err != nil {
+	if err := typeMvmntData(e, item.GetData(), data); err != nil {
 		return nil, fmt.Errorf("%w: data: %w", ErrMalformed, err)
 	}
 	return e, nil
