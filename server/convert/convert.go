@@ -158,6 +158,23 @@ func MvmntEvents(d *mvmntv1.Delivery) ([]*mvmntv1.Event, error) {
 // mvmnt.v1.Event.data). Errors wrap ErrMalformed when the item's data does not have the
 // published shape of its entity.
 func MvmntEvent(item *mvmntv1.DeliveryEvent, sentAt *timestamppb.Timestamp, index, count int) (*mvmntv1.Event, error) {
+	return mvmntEvent(item, sentAt, index, count, nil)
+}
+
+// MvmntItemEvent is MvmntEvent for an item decoded from raw, its exact bytes (the element of a
+// delivery's "events" array as received). A typed entity is decoded straight from the bytes of
+// raw's "data" rather than from item's Struct turned back into JSON: one decode instead of a
+// marshal and a decode, and integers are read exactly (the Struct holds doubles). The stored
+// event is otherwise the one MvmntEvent builds; when the data's bytes cannot be told for certain
+// (a key written with escapes, data null), it is built from item's Struct, as MvmntEvent does.
+// raw must be what item was decoded from, with UnmarshalOptions. Errors wrap ErrMalformed.
+func MvmntItemEvent(raw []byte, item *mvmntv1.DeliveryEvent, sentAt *timestamppb.Timestamp, index, count int) (*mvmntv1.Event, error) {
+	return mvmntEvent(item, sentAt, index, count, itemData(raw))
+}
+
+// mvmntEvent builds item's event, its data typed from data (the exact bytes of its data object)
+// when not nil, else from its Struct.
+func mvmntEvent(item *mvmntv1.DeliveryEvent, sentAt *timestamppb.Timestamp, index, count int, data []byte) (*mvmntv1.Event, error) {
 	e := &mvmntv1.Event{
 		Event:     item.GetEvent(),
 		EventType: MvmntEventType(item.GetEvent()),
@@ -167,7 +184,7 @@ func MvmntEvent(item *mvmntv1.DeliveryEvent, sentAt *timestamppb.Timestamp, inde
 		Count:     uint32(count),
 		Diff:      item.GetDiff(),
 	}
-	if err := typeMvmntData(e, item.GetData()); err != nil {
+	if err := typeMvmntData(e, item.GetData(), data); err != nil {
 		return nil, fmt.Errorf("%w: data: %w", ErrMalformed, err)
 	}
 	return e, nil
@@ -316,16 +333,19 @@ func dataField(name string) protoreflect.Name {
 	return "other"
 }
 
-// typeMvmntData sets e.data from the item's JSON data.
-func typeMvmntData(e *mvmntv1.Event, data *structpb.Struct) error {
+// typeMvmntData sets e.data from the item's JSON data: from raw, the exact bytes of the data
+// object, when not nil, else from data marshalled back to JSON.
+func typeMvmntData(e *mvmntv1.Event, data *structpb.Struct, raw []byte) error {
 	field, ok := mvmntData[e.GetEventType()]
 	if !ok || e.GetEventType() == mvmntv1.EventType_EVENT_TYPE_UNSPECIFIED || field == "other" {
 		e.Data = &mvmntv1.Event_Other{Other: untyped(data)}
 		return nil
 	}
-	raw, err := protojson.Marshal(data)
-	if err != nil {
-		return err
+	if raw == nil {
+		var err error
+		if raw, err = protojson.Marshal(data); err != nil {
+			return err
+		}
 	}
 	msg := e.ProtoReflect()
 	fd := msg.Descriptor().Fields().ByName(field)

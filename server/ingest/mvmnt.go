@@ -30,6 +30,9 @@ type mvmntItem struct {
 	// wire is the decoded item; nil when it does not decode (malformed says why).
 	wire      *mvmntv1.DeliveryEvent
 	malformed string
+	// decoded is true when wire was decoded from raw (a verified body), so its data can be
+	// typed straight from raw; false for a gRPC producer's item, typed from wire alone.
+	decoded bool
 }
 
 // ReceiveMvmntDelivery implements hookstreamv1.WebhookServiceServer. Each item of the delivery is
@@ -110,7 +113,7 @@ func (in incoming) mvmntItems(req *hookstreamv1.ReceiveMvmntDeliveryRequest) (*m
 				d.Events[i] = &mvmntv1.DeliveryEvent{} // its violations are not reported: it is malformed
 				continue
 			}
-			items[i].wire, d.Events[i] = wire, wire
+			items[i].wire, items[i].decoded, d.Events[i] = wire, true, wire
 		}
 		return d, items, nil, nil
 	}
@@ -166,7 +169,13 @@ func (in incoming) mvmntPart(d *mvmntv1.Delivery, i int, it mvmntItem, vs []*val
 		}
 		return part{reject: in.itemRejection(d, i, it.raw, hookstreamv1.QuarantineEntry_REASON_INVALID, "schema violation", fvs)}, nil
 	}
-	e, err := convert.MvmntEvent(it.wire, d.GetSentAt(), i, len(d.GetEvents()))
+	var e *mvmntv1.Event
+	var err error
+	if it.decoded {
+		e, err = convert.MvmntItemEvent(it.raw, it.wire, d.GetSentAt(), i, len(d.GetEvents()))
+	} else {
+		e, err = convert.MvmntEvent(it.wire, d.GetSentAt(), i, len(d.GetEvents()))
+	}
 	if err != nil {
 		return part{reject: in.itemRejection(d, i, it.raw, hookstreamv1.QuarantineEntry_REASON_MALFORMED, err.Error(),
 			[]*hookstreamv1.FieldViolation{{Field: at + ".data", Rule: "malformed", Message: err.Error()}})}, nil
